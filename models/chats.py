@@ -1,0 +1,73 @@
+"""Chat history: records embedded in bounded bucket documents, and their id counters."""
+
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, IndexModel
+
+from beanie import Document
+
+
+class ChatRecord(BaseModel):
+    """One prompt sent to one endpoint and what came back, with Moonshot's fields."""
+
+    chat_record_id: int = Field(ge=1)
+    conn_id: str
+    context_strategy: str = ""
+    prompt_template: str = ""
+    attack_module: str = ""
+    metric: str = ""
+    prompt: str
+    prepared_prompt: str
+    system_prompt: str = ""
+    predicted_result: str = ""
+    duration: float = 0.0
+    prompt_time: str
+
+
+class ChatBucket(Document):
+    """Up to `bucket_size` records of one (session, endpoint).
+
+    `_id` is `workspace|runner_id|endpoint|bucket_no` and a record with id `n` always lands
+    in bucket `n // bucket_size`, so an append is one update by `_id` whatever the history's size.
+    """
+
+    id: str = Field(alias="_id")
+    workspace: str
+    session_id: str
+    endpoint: str
+    bucket_no: int
+    records: list[ChatRecord] = Field(default_factory=list)
+
+    class Settings:
+        name = "chat_buckets"
+        indexes = [
+            IndexModel(
+                [
+                    ("workspace", ASCENDING),
+                    ("session_id", ASCENDING),
+                    ("endpoint", ASCENDING),
+                    ("bucket_no", ASCENDING),
+                ],
+                name="workspace_session_endpoint_bucket",
+                unique=True,
+            ),
+        ]
+
+
+class ChatCounter(Document):
+    """The last `chat_record_id` handed out for one (session, endpoint)."""
+
+    id: str = Field(alias="_id")
+    workspace: str
+    session_id: str
+    endpoint: str
+    last_id: int = 0
+
+    class Settings:
+        name = "chat_counters"
+        indexes = [
+            IndexModel(
+                [("workspace", ASCENDING), ("session_id", ASCENDING), ("endpoint", ASCENDING)],
+                name="workspace_session_endpoint",
+                unique=True,
+            ),
+        ]

@@ -1,0 +1,42 @@
+"""Named things a session refers to: prompt templates, context strategies, attack modules, metrics.
+
+Built-in entries live in code (`service.redteam.catalogue`); these documents hold what a
+workspace adds to them.
+"""
+
+from enum import StrEnum
+
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from beanie import Document
+
+
+class RegistryKind(StrEnum):
+    PROMPT_TEMPLATE = "prompt-template"
+    CONTEXT_STRATEGY = "context-strategy"
+    ATTACK_MODULE = "attack-module"
+    METRIC = "metric"
+
+
+class RegistryEntry(Document):
+    """One named entry of a workspace; `_id` is `workspace|kind|name`."""
+
+    id: str = Field(alias="_id")
+    workspace: str
+    kind: RegistryKind
+    name: str
+    description: str = ""
+    # The Jinja2 source for a prompt template; empty for the other kinds.
+    template: str = ""
+    created_at: float
+
+    class Settings:
+        name = "registry_entries"
+        indexes = [
+            IndexModel(
+                [("workspace", ASCENDING), ("kind", ASCENDING), ("name", ASCENDING)],
+                name="workspace_kind_name",
+                unique=True,
+            ),
+        ]

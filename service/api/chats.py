@@ -1,0 +1,187 @@
+"""Chat history of a session: reserving record ids, idempotent appends, paginated reads."""
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from models import ChatBucket, ChatCounter, ChatRecord
+from models.keys import bucket_key, counter_key
+from service.api.context import require_database
+from service.api.errors import InvalidInput
+
+DEFAULT_WORKSPACE = "default"
+
+
+def bucket_of(chat_record_id: int, bucket_size: int) -> int:
+    return chat_record_id // bucket_size
+
+
+async def reserve_chat_record_ids(
+    runner_id: str, endpoint: str, count: int = 1, *, workspace: str = DEFAULT_WORKSPACE
+) -> list[int]:
+    """Hand out the next `count` record ids of (session, endpoint) with one atomic `$inc`.
+
+    A task gets its id when it is created, so a retried or redelivered task appends the same
+    record again, which `append_chat_records` turns into a no-op.
+    """
+    if count < 1:
+        raise InvalidInput("count must be at least 1.", field="count")
+    require_database()
+    counter = await ChatCounter.get_pymongo_collection().find_one_and_update(
+        {"_id": counter_key(workspace, runner_id, endpoint)},
+        {
+            "$inc": {"last_id": count},
+            "$setOnInsert": {
+                "workspace": workspace,
+                "session_id": runner_id,
+                "endpoint": endpoint,
+            },
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    last_id = counter["last_id"]
+    return list(range(last_id - count + 1, last_id + 1))
+
+
+async def reserve_chat_record_id(
+    runner_id: str, endpoint: str, *, workspace: str = DEFAULT_WORKSPACE
+) -> int:
+    """The next record id of (session, endpoint)."""
+    (chat_record_id,) = await reserve_chat_record_ids(runner_id, endpoint, 1, workspace=workspace)
+    return chat_record_id
+
+
+async def append_chat_records(
+    runner_id: str,
+    endpoint: str,
+    records: Sequence[ChatRecord],
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+) -> int:
+    """Store records whose ids were reserved, one update per bucket; returns how many were new.
+
+    Each update is addressed by the bucket's `_id` and pushes only ids not yet in it, so
+    appending a record twice stores it once, even when its bucket filled in between.
+    """
+    bucket_size = require_database().bucket_size
+    by_bucket: dict[int, dict[int, ChatRecord]] = {}
+    for record in records:
+        if record.conn_id != endpoint:
+            raise InvalidInput(
+                f"Record {record.chat_record_id} belongs to {record.conn_id!r}, not {endpoint!r}.",
+                field="conn_id",
+            )
+        by_bucket.setdefault(bucket_of(record.chat_record_id, bucket_size), {})[
+            record.chat_record_id
+        ] = record
+    stored = 0
+    for bucket_no, bucket_records in sorted(by_bucket.items()):
+        stored += await _append_to_bucket(
+            workspace, runner_id, endpoint, bucket_no, list(bucket_records.values())
+        )
+    return stored
+
+
+async def append_chat_record(
+    runner_id: str, endpoint: str, record: ChatRecord, *, workspace: str = DEFAULT_WORKSPACE
+) -> bool:
+    """Store one record; False when a record with its id was already there."""
+    return bool(await append_chat_records(runner_id, endpoint, [record], workspace=workspace))
+
+
+async def _append_to_bucket(
+    workspace: str, runner_id: str, endpoint: str, bucket_no: int, records: list[ChatRecord]
+) -> int:
+    collection = ChatBucket.get_pymongo_collection()
+    bucket_id = bucket_key(workspace, runner_id, endpoint, bucket_no)
+    ids = [record.chat_record_id for record in records]
+    if len(records) == 1:
+        # The common case, one update with no read: the filter itself refuses a duplicate.
+        push = {"$push": {"records": records[0].model_dump()}}
+        new_filter: dict[str, Any] = {"_id": bucket_id, "records.chat_record_id": {"$ne": ids[0]}}
+        try:
+            result = await collection.update_one(
+                new_filter,
+                {**push, "$setOnInsert": _bucket_fields(workspace, runner_id, endpoint, bucket_no)},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            # The bucket exists: either it holds the id already, or a concurrent append created
+            # it first. Without upsert, the same filter tells the two apart.
+            result = await collection.update_one(new_filter, push)
+            return result.modified_count
+        return 1 if (result.upserted_id is not None or result.modified_count) else 0
+    # Several records for one bucket: skip the ids it already holds, then push the rest at once.
+    existing = await collection.find_one({"_id": bucket_id}, {"records.chat_record_id": 1})
+    present = {r["chat_record_id"] for r in (existing or {}).get("records", [])}
+    fresh = [record for record in records if record.chat_record_id not in present]
+    if not fresh:
+        return 0
+    fresh_ids = [record.chat_record_id for record in fresh]
+    push = {"$push": {"records": {"$each": [record.model_dump() for record in fresh]}}}
+    batch_filter = {"_id": bucket_id, "records.chat_record_id": {"$nin": fresh_ids}}
+    try:
+        result = await collection.update_one(
+            batch_filter,
+            {**push, "$setOnInsert": _bucket_fields(workspace, runner_id, endpoint, bucket_no)},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        # Someone appended some of these in between: fall back to one-by-one, each idempotent.
+        stored = 0
+        for record in fresh:
+            stored += await _append_to_bucket(workspace, runner_id, endpoint, bucket_no, [record])
+        return stored
+    return len(fresh) if (result.upserted_id is not None or result.modified_count) else 0
+
+
+def _bucket_fields(workspace: str, runner_id: str, endpoint: str, bucket_no: int) -> dict:
+    return {
+        "workspace": workspace,
+        "session_id": runner_id,
+        "endpoint": endpoint,
+        "bucket_no": bucket_no,
+    }
+
+
+async def iter_chat_records(
+    runner_id: str,
+    endpoint: str,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    after: int = 0,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> AsyncIterator[dict]:
+    """Yield the records of one endpoint in id order (or newest first), bucket by bucket."""
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit must be at least 1.", field="limit")
+    if after < 0:
+        raise InvalidInput("cursor must be 0 or more.", field="cursor")
+    bucket_size = require_database().bucket_size
+    query: dict[str, Any] = {"workspace": workspace, "session_id": runner_id, "endpoint": endpoint}
+    if after:
+        query["bucket_no"] = {"$gte": bucket_of(after, bucket_size)}
+    direction = -1 if newest_first else ASCENDING
+    # Fetch only the buckets a short page needs, instead of the driver's default first batch.
+    batch_size = 0 if limit is None else limit // bucket_size + 2
+    cursor = ChatBucket.get_pymongo_collection().find(
+        query, {"records": 1, "_id": 0}, sort=[("bucket_no", direction)], batch_size=batch_size
+    )
+    remaining = limit
+    async for bucket in cursor:
+        records = sorted(
+            bucket["records"], key=lambda r: r["chat_record_id"], reverse=newest_first
+        )
+        for record in records:
+            if record["chat_record_id"] <= after and not newest_first:
+                continue
+            yield record
+            if remaining is not None:
+                remaining -= 1
+                if remaining == 0:
+                    await cursor.close()
+                    return

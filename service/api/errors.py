@@ -1,0 +1,44 @@
+"""Domain errors. They subclass what Moonshot raises, so Python callers keep its types.
+
+No HTTP here: `service.http.errors` maps each class to a status once.
+"""
+
+
+class SparringError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class NotFound(SparringError, RuntimeError):
+    """The thing asked for does not exist (in the caller's workspace)."""
+
+
+class InvalidInput(SparringError, ValueError):
+    """An argument is wrong; `field` names it when one field is to blame."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Conflict(SparringError, RuntimeError):
+    """The change clashes with what exists (a duplicate, or something still in use)."""
+
+
+class Forbidden(SparringError, PermissionError):
+    """The caller may not do this."""
+
+
+class NoDatabase(SparringError, RuntimeError):
+    """No database was given and none has been initialised."""
+
+
+class RejectedArgument(InvalidInput, RuntimeError):
+    """Bad input where Moonshot raises `RuntimeError`: both faces keep working."""
+
+
+# Moonshot's own texts, kept so that callers matching on them keep working.
+RUNNER_NOT_FOUND = "[Runner] Unable to load runner because the runner file does not exist."
+SESSION_METADATA_NOT_FOUND = "[Session] Failed to get Session metadata."
+NO_DATABASE = "[Session] Failed to initialise Session. No database instance provided."
+EMPTY_RUNNER_ID = "[Session] Failed to initialise Session. String should have at least 1 character."
+INVALID_RUNNER_ID = "[Session] Failed to initialise Session. Invalid Runner ID."

@@ -1,0 +1,121 @@
+"""The database connection the service initialised: opened once, shared by api functions.
+
+Beanie binds documents to one database per process, so the connection is process state by
+nature; it is only ever set by `open_database` (app lifespan, worker start-up, `connect`).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from beanie import init_beanie
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from models import DOCUMENTS
+from service.embedded import EmbeddedServer
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Database:
+    """An initialised database and what the api functions need to know about it."""
+
+    database: Any
+    client: Any
+    bucket_size: int
+    supports_transactions: bool
+    embedded: EmbeddedServer | None = None
+    owns_client: bool = True
+    _closed: bool = field(default=False, repr=False)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.owns_client and hasattr(self.client, "close"):
+            result = self.client.close()
+            if hasattr(result, "__await__"):
+                await result
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+_current: Database | None = None
+
+
+def current_database() -> Database | None:
+    """The database the service initialised, or None before `open_database`."""
+    return _current
+
+
+async def _supports_transactions(client: Any) -> bool:
+    # Transactions need a replica set (or sharded cluster); a mongomock client has no admin.
+    try:
+        hello = await client.admin.command("hello")
+    except (AttributeError, NotImplementedError, TypeError):
+        return False
+    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
+async def bind_database(
+    database: Any,
+    client: Any,
+    *,
+    bucket_size: int,
+    embedded: EmbeddedServer | None = None,
+    owns_client: bool = True,
+) -> Database:
+    """Initialise Beanie on `database` and make it the one api functions use."""
+    global _current
+    await init_beanie(database=database, document_models=DOCUMENTS)
+    _current = Database(
+        database=database,
+        client=client,
+        bucket_size=bucket_size,
+        supports_transactions=await _supports_transactions(client),
+        embedded=embedded,
+        owns_client=owns_client,
+    )
+    return _current
+
+
+async def open_database(settings: Settings) -> Database:
+    """Connect to `settings.mongodb_uri`, or start the embedded server when there is none."""
+    embedded: EmbeddedServer | None = None
+    if settings.mongodb_uri is None:
+        embedded = EmbeddedServer(
+            settings.data_dir.resolve() / "db", start_timeout_s=settings.embedded_start_timeout_s
+        )
+        uri = embedded.start()
+    else:
+        uri = settings.mongodb_uri.get_secret_value()
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True)
+    try:
+        return await bind_database(
+            client[settings.database], client, bucket_size=settings.bucket_size, embedded=embedded
+        )
+    except BaseException:
+        await client.close()
+        if embedded is not None:
+            embedded.stop()
+        raise
+
+
+async def close_database() -> None:
+    """Release the current database (and stop the embedded server if it was started)."""
+    global _current
+    database, _current = _current, None
+    if database is not None:
+        await database.close()
+
+
+async def ping(database: Database) -> bool:
+    """Whether the database answers, for readiness checks."""
+    try:
+        await database.database.command("ping")
+    except (PyMongoError, OSError):
+        return False
+    return True

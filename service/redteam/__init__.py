@@ -1,0 +1,1 @@
+"""Red-teaming pieces: prompt templates, context strategies, attack modules, metrics."""

@@ -1,0 +1,1 @@
+"""Test-only helpers: the in-memory database adapter, servers the tests start."""
