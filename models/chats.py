@@ -1,9 +1,19 @@
 """Chat history: records embedded in bounded bucket documents, and their id counters."""
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field
 from pymongo import ASCENDING, IndexModel
 
 from beanie import Document
+
+
+def _seconds_as_text(value: object) -> object:
+    return str(float(value)) if isinstance(value, (int, float)) else value
+
+
+# Moonshot stores and returns a duration as the text of float seconds ("0.0002114749995598686").
+DurationText = Annotated[str, BeforeValidator(_seconds_as_text)]
 
 
 class ChatRecord(BaseModel):
@@ -19,7 +29,7 @@ class ChatRecord(BaseModel):
     prepared_prompt: str
     system_prompt: str = ""
     predicted_result: str = ""
-    duration: float = 0.0
+    duration: DurationText = "0.0"
     prompt_time: str
 
 

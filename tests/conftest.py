@@ -16,7 +16,7 @@ from models import DOCUMENTS
 from service.database import Database, bind_database, close_database
 from service.embedded import EmbeddedServer
 from service.settings import Settings
-from tests.support.memory_database import memory_database
+from tests.support.memory_database import MemoryDatabase, memory_database
 
 TIERS = ["memory", "server"]
 TEST_BUCKET_SIZE = 10
@@ -54,7 +54,7 @@ async def bound_database(request: pytest.FixtureRequest) -> AsyncIterator[Databa
 
 @pytest.fixture
 def tier(bound_database: Database) -> str:
-    return "memory" if bound_database.client.__class__.__module__.startswith("mongomock") else "server"
+    return "memory" if isinstance(bound_database.database, MemoryDatabase) else "server"
 
 
 @pytest.fixture
