@@ -1,0 +1,46 @@
+"""Settings come from SPARRING_* variables, default to the embedded setup, and hide secrets."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+
+def test_defaults_run_the_embedded_setup(monkeypatch):
+    for name in ("SPARRING_MONGODB_URI", "SPARRING_HOST", "SPARRING_PORT", "SPARRING_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.mongodb_uri is None
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.data_dir == Path("data")
+    assert settings.bucket_size == 100
+
+
+def test_reads_prefixed_variables(monkeypatch):
+    monkeypatch.setenv("SPARRING_MONGODB_URI", "mongodb://user:hunter2@db.example:27017")
+    monkeypatch.setenv("SPARRING_PORT", "9001")
+    monkeypatch.setenv("SPARRING_BUCKET_SIZE", "250")
+    settings = Settings()
+    assert settings.port == 9001
+    assert settings.bucket_size == 250
+    assert settings.mongodb_uri.get_secret_value().endswith("@db.example:27017")
+
+
+def test_the_uri_never_shows_in_reprs(monkeypatch):
+    monkeypatch.setenv("SPARRING_MONGODB_URI", "mongodb://user:hunter2@db.example:27017")
+    settings = Settings()
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SPARRING_PORT", "70000"), ("SPARRING_BUCKET_SIZE", "0"), ("SPARRING_LOG_LEVEL", "LOUD")],
+)
+def test_bad_values_name_the_setting(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert variable.removeprefix("SPARRING_").lower() in str(raised.value)
