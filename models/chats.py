@@ -31,6 +31,8 @@ class ChatRecord(BaseModel):
     predicted_result: str = ""
     duration: DurationText = "0.0"
     prompt_time: str
+    # Who sent the prompt; not one of Moonshot's fields, so the HTTP shapes leave it out.
+    sent_by: str = ""
 
 
 class ChatBucket(Document):

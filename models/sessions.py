@@ -21,6 +21,10 @@ class Session(Document):
     attack_module: str = ""
     metric: str = ""
     system_prompt: str = ""
+    # Copies of the runner's name and description (neither ever changes), so that listing and
+    # showing sessions as the web API does needs no second read of the runners.
+    runner_name: str = ""
+    description: str = ""
     # Bumped by every change, so a client can detect that a session changed under it.
     version: int = 0
 
@@ -39,5 +43,9 @@ class Session(Document):
                     ("created_epoch", DESCENDING),
                 ],
                 name="workspace_newest_first",
+            ),
+            # Which sessions use an endpoint (an endpoint in use cannot be deleted).
+            IndexModel(
+                [("workspace", ASCENDING), ("endpoints", ASCENDING)], name="workspace_endpoints"
             ),
         ]

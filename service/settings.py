@@ -1,12 +1,30 @@
 """Service settings: the only place that reads the environment."""
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+AuthMode = Literal["local", "required"]
+LOCAL_AUTH_ON_PUBLIC_BIND = (
+    "SPARRING_AUTH=local lets every key-less request act as the owner of workspace 'default', "
+    "so it is only allowed when the server binds to a loopback address, and SPARRING_HOST is "
+    "{host!r}. Bind to 127.0.0.1, or set SPARRING_AUTH=required and use API keys "
+    "(sparring admin create-key)."
+)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -38,3 +56,82 @@ class Settings(BaseSettings):
     embedded_start_timeout_s: float = Field(
         default=60.0, gt=0, description="How long to wait for the embedded server to answer."
     )
+    # A Redis URL may carry a password, like the MongoDB URI.
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Redis for the task queue and the endpoint limits; unset runs prompts in-process."
+        ),
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key endpoint tokens are encrypted with at rest and API keys are hashed with; unset: "
+            "one is generated once and kept in the data dir. Every process of a deployment needs "
+            "the same."
+        ),
+    )
+    prompt_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long POST .../prompt waits for the answers before answering 202.",
+    )
+    worker_idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "A prompt task a Redis worker took and has not acknowledged for this long is given "
+            "to another worker (its worker died); longer than the slowest endpoint call."
+        ),
+    )
+    worker_max_tasks: int = Field(
+        default=100, ge=1, description="Prompt tasks one worker process runs at once."
+    )
+    task_queue: str = Field(
+        default="sparring-prompts", min_length=1, description="Redis stream of prompt tasks."
+    )
+    auth: AuthMode | None = Field(
+        default=None,
+        description=(
+            "`required`: every request needs an API key; `local`: a key-less request acts as the "
+            "owner of workspace 'default' (loopback binds only). Unset: `local` on a loopback "
+            "bind, else `required`."
+        ),
+    )
+    trusted_clients: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Client addresses or networks (comma-separated) whose key-less requests act as "
+            "`trusted_user` in `required` mode."
+        ),
+    )
+    trusted_user: str | None = Field(
+        default=None, description="The user key-less requests from `trusted_clients` act as."
+    )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, description="Requests one API key may make in any 60 seconds."
+    )
+
+    @field_validator("trusted_clients", mode="before")
+    @classmethod
+    def _split_trusted_clients(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_clients")
+    @classmethod
+    def _check_trusted_clients(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_auth(self) -> "Settings":
+        if self.auth is None:
+            self.auth = "local" if is_loopback(self.host) else "required"
+        elif self.auth == "local" and not is_loopback(self.host):
+            raise ValueError(LOCAL_AUTH_ON_PUBLIC_BIND.format(host=self.host))
+        if self.trusted_clients and not self.trusted_user:
+            raise ValueError("SPARRING_TRUSTED_CLIENTS needs SPARRING_TRUSTED_USER to act as.")
+        return self

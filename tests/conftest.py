@@ -16,7 +16,11 @@ from models import DOCUMENTS
 from service.database import Database, bind_database, close_database
 from service.embedded import EmbeddedServer
 from service.settings import Settings
+from service.workers.queue import TaskQueue
+from tests.factories import TEST_SECRET_KEY
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.memory_database import MemoryDatabase, memory_database
+from tests.support.redis_server import redis_server
 
 TIERS = ["memory", "server"]
 TEST_BUCKET_SIZE = 10
@@ -34,6 +38,20 @@ def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.start()
     finally:
         server.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`server_only` tests run on the real-server tier alone (several processes share it)."""
+    memory_only = [
+        item
+        for item in items
+        if item.get_closest_marker("server_only")
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("bound_database") == "memory"
+    ]
+    if memory_only:
+        config.hook.pytest_deselected(items=memory_only)
+        items[:] = [item for item in items if item not in memory_only]
 
 
 @pytest.fixture(scope="session", params=TIERS)
@@ -67,4 +85,42 @@ async def db(bound_database: Database) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", bucket_size=TEST_BUCKET_SIZE)
+    return Settings(
+        data_dir=tmp_path / "data", bucket_size=TEST_BUCKET_SIZE, secret_key=TEST_SECRET_KEY
+    )
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
+    """A fake OpenAI-compatible server on 127.0.0.1, its behaviours and counts reset."""
+    fake_openai_server.reset()
+    return fake_openai_server
+
+
+@pytest.fixture
+async def task_queue(settings: Settings, db: Database) -> AsyncIterator[TaskQueue]:
+    """The in-process task queue on the test's database, started; stopped after the test."""
+    queue = TaskQueue(settings)
+    await queue.start()
+    yield queue
+    await queue.stop()
+
+
+@pytest.fixture
+def required_settings(settings: Settings) -> Settings:
+    """The test settings with SPARRING_AUTH=required: every request needs an API key."""
+    return Settings(**{**settings.model_dump(), "auth": "required"})
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free 127.0.0.1 port for the whole run (installed if missing)."""
+    with redis_server() as url:
+        yield url

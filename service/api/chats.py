@@ -156,32 +156,74 @@ async def iter_chat_records(
     limit: int | None = None,
     newest_first: bool = False,
 ) -> AsyncIterator[dict]:
-    """Yield the records of one endpoint in id order (or newest first), bucket by bucket."""
+    """Yield the records of one endpoint in id order (or newest first), bucket by bucket.
+
+    A page (`limit`) reads only the buckets it needs, each by `_id`, so its cost does not grow
+    with the history; a full read streams every bucket with one indexed query.
+    """
     if limit is not None and limit < 1:
         raise InvalidInput("limit must be at least 1.", field="limit")
     if after < 0:
         raise InvalidInput("cursor must be 0 or more.", field="cursor")
     bucket_size = require_database().bucket_size
-    query: dict[str, Any] = {"workspace": workspace, "session_id": runner_id, "endpoint": endpoint}
-    if after:
-        query["bucket_no"] = {"$gte": bucket_of(after, bucket_size)}
-    direction = -1 if newest_first else ASCENDING
-    # Fetch only the buckets a short page needs, instead of the driver's default first batch.
-    batch_size = 0 if limit is None else limit // bucket_size + 2
-    cursor = ChatBucket.get_pymongo_collection().find(
-        query, {"records": 1, "_id": 0}, sort=[("bucket_no", direction)], batch_size=batch_size
-    )
+    if limit is None and not newest_first:
+        buckets = _all_buckets(workspace, runner_id, endpoint, bucket_of(after, bucket_size))
+    else:
+        buckets = _buckets_by_id(workspace, runner_id, endpoint, after, bucket_size, newest_first)
     remaining = limit
-    async for bucket in cursor:
-        records = sorted(
-            bucket["records"], key=lambda r: r["chat_record_id"], reverse=newest_first
-        )
+    async for bucket_records in buckets:
+        records = sorted(bucket_records, key=_record_id, reverse=newest_first)
         for record in records:
-            if record["chat_record_id"] <= after and not newest_first:
+            if not newest_first and record["chat_record_id"] <= after:
                 continue
             yield record
             if remaining is not None:
                 remaining -= 1
                 if remaining == 0:
-                    await cursor.close()
+                    await buckets.aclose()
                     return
+
+
+def _record_id(record: dict) -> int:
+    return record["chat_record_id"]
+
+
+async def _all_buckets(
+    workspace: str, runner_id: str, endpoint: str, first_bucket: int
+) -> AsyncIterator[list[dict]]:
+    query: dict[str, Any] = {"workspace": workspace, "session_id": runner_id, "endpoint": endpoint}
+    if first_bucket:
+        query["bucket_no"] = {"$gte": first_bucket}
+    # No projection: copying each document to project it costs the server more than sending it.
+    cursor = ChatBucket.get_pymongo_collection().find(query, sort=[("bucket_no", ASCENDING)])
+    async for bucket in cursor:
+        yield bucket["records"]
+
+
+async def _buckets_by_id(
+    workspace: str,
+    runner_id: str,
+    endpoint: str,
+    after: int,
+    bucket_size: int,
+    newest_first: bool,
+) -> AsyncIterator[list[dict]]:
+    """Walk bucket numbers from the cursor (or back from the newest), reading each by `_id`."""
+    counter = await ChatCounter.get_pymongo_collection().find_one(
+        {"_id": counter_key(workspace, runner_id, endpoint)}, {"last_id": 1}
+    )
+    if counter is None:
+        return
+    last_bucket = bucket_of(counter["last_id"], bucket_size)
+    if newest_first:
+        numbers = range(last_bucket, -1, -1)
+    else:
+        numbers = range(bucket_of(after, bucket_size), last_bucket + 1)
+    collection = ChatBucket.get_pymongo_collection()
+    for bucket_no in numbers:
+        # A bucket may be missing where every reserved id in it was cancelled.
+        bucket = await collection.find_one(
+            {"_id": bucket_key(workspace, runner_id, endpoint, bucket_no)}, {"records": 1}
+        )
+        if bucket is not None:
+            yield bucket["records"]

@@ -28,6 +28,14 @@ class Forbidden(SparringError, PermissionError):
     """The caller may not do this."""
 
 
+class Unauthenticated(SparringError, PermissionError):
+    """No usable credentials: none given, or an unknown, revoked or expired key."""
+
+
+class Stale(Conflict):
+    """The thing changed since the version the caller named."""
+
+
 class NoDatabase(SparringError, RuntimeError):
     """No database was given and none has been initialised."""
 

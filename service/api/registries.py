@@ -28,7 +28,7 @@ async def find_entry(
     if entry is not None:
         return RegistryItem(
             kind=kind, name=entry.name, description=entry.description, template=entry.template,
-            built_in=True,
+            built_in=True, extra=dict(entry.extra),
         )
     require_database()
     document = await RegistryEntry.get(registry_key(workspace, kind.value, name))
@@ -51,7 +51,7 @@ async def list_entries(
     items = [
         RegistryItem(
             kind=kind, name=entry.name, description=entry.description, template=entry.template,
-            built_in=True,
+            built_in=True, extra=dict(entry.extra),
         )
         for entry in built_ins_of(kind)
     ]

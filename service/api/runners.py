@@ -53,7 +53,9 @@ async def create_runner_with_session(
         await runner.insert()
     except DuplicateKeyError as error:
         raise Conflict(f"Runner {runner_id} already exists.") from error
-    session = new_session_document(runner_id, endpoints, runner_args, workspace)
+    session = new_session_document(
+        runner_id, endpoints, runner_args, workspace, runner_name=name, description=description
+    )
     try:
         await session.insert()
     except BaseException:
@@ -79,18 +81,6 @@ async def list_runners(
     if limit is not None:
         query = query.limit(limit)
     return [_info(runner) async for runner in query]
-
-
-async def runner_descriptions(
-    runner_ids: list[str], *, workspace: str = DEFAULT_WORKSPACE
-) -> dict[str, str]:
-    """Description of each runner named, in one query."""
-    require_database()
-    cursor = Runner.get_pymongo_collection().find(
-        {"_id": {"$in": [runner_key(workspace, runner_id) for runner_id in runner_ids]}},
-        {"_id": 0, "runner_id": 1, "description": 1},
-    )
-    return {document["runner_id"]: document.get("description", "") async for document in cursor}
 
 
 async def require_session(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> SessionMetadata:

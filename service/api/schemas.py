@@ -55,3 +55,25 @@ class RegistryItem(BaseModel):
     description: str = ""
     template: str = ""
     built_in: bool = False
+    # What Moonshot's module metadata carries besides names (an attack module's `endpoints`
+    # and `configurations`).
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionView(BaseModel):
+    """A session as Moonshot's web API shows it: with its runner's name and description."""
+
+    session_name: str
+    session_description: str
+    session: SessionMetadata
+    chat_records: dict[str, list[dict[str, Any]]] | None = None
+    # The session's revision as read with it, for an ETag that matches the body exactly.
+    revision: str = ""
+
+
+class ChatPage(BaseModel):
+    """One page of an endpoint's chat records, oldest first; `next_cursor` continues it."""
+
+    endpoint: str
+    records: list[dict[str, Any]]
+    next_cursor: int | None = None

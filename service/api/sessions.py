@@ -83,7 +83,13 @@ async def check_named_settings(runner_args: dict[str, Any], workspace: str) -> N
 
 
 def new_session_document(
-    runner_id: str, endpoints: list[str], runner_args: dict[str, Any], workspace: str
+    runner_id: str,
+    endpoints: list[str],
+    runner_args: dict[str, Any],
+    workspace: str,
+    *,
+    runner_name: str | None = None,
+    description: str = "",
 ) -> Session:
     created_epoch = time.time()
     return Session(
@@ -101,6 +107,8 @@ def new_session_document(
         attack_module=runner_args.get("attack_module", "") or "",
         metric=runner_args.get("metric_id", "") or "",
         system_prompt=runner_args.get("system_prompt", "") or "",
+        runner_name=runner_id if runner_name is None else runner_name,
+        description=description,
     )
 
 

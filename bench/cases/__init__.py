@@ -1,0 +1,1 @@
+"""One module per benchmark case; each runs the same work on both systems."""

@@ -1,0 +1,217 @@
+"""Appends case: a single append and batched appends on both systems, and (Sparring only) the
+append rate while one session fills to 100,000 records (1,000,000 with --full).
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cases.chats import page_cursor
+from bench.context import RunContext, log
+from bench.figures import CaseResult, Figure, rate_of, rated, timed
+from bench.plan import Plan
+from bench.records import read_page, records_for
+from bench.timing import Bound, measure_async
+from bench.workload import ENDPOINT, SESSION_ENDPOINTS
+from models import ChatRecord
+from service.api import (
+    append_chat_record,
+    append_chat_records,
+    reserve_chat_record_id,
+    reserve_chat_record_ids,
+)
+from service.api.runners import create_runner_with_session
+
+CASE = "appends"
+WORKSPACE = "bench-appends"
+# A page read that takes longer than this is reported as such rather than waited for.
+PAGE_TIMEOUT_S = 120.0
+
+
+async def _new_session(name: str) -> str:
+    runner, _ = await create_runner_with_session(
+        name, "", SESSION_ENDPOINTS, {}, workspace=WORKSPACE
+    )
+    return runner.id
+
+
+async def _reserved_records(runner: str, count: int) -> list[ChatRecord]:
+    return records_for(await reserve_chat_record_ids(runner, ENDPOINT, count, workspace=WORKSPACE))
+
+
+async def _append(runner: str, record: ChatRecord) -> None:
+    if not await append_chat_record(runner, ENDPOINT, record, workspace=WORKSPACE):
+        raise RuntimeError(f"Record {record.chat_record_id} of {runner} was not stored.")
+
+
+async def single_appends(count: int) -> list[float]:
+    """One append per record, ids reserved beforehand as a prompt's task reserves them."""
+    runner = await _new_session("Bench Single Appends")
+    records = await _reserved_records(runner, count)
+    return await measure_async(lambda i: _append(runner, records[i]), Bound(count, float("inf")))
+
+
+async def reserve_and_append(count: int) -> list[float]:
+    """One reservation and one append per record: a prompt with one endpoint, end to end."""
+    runner = await _new_session("Bench Reserve And Append")
+
+    async def append(i: int) -> None:
+        number = await reserve_chat_record_id(runner, ENDPOINT, workspace=WORKSPACE)
+        await _append(runner, records_for([number])[0])
+
+    return await measure_async(append, Bound(count, float("inf")))
+
+
+async def batched_appends(count: int, batch: int) -> dict[str, Any]:
+    """`count` records arriving `batch` at a time; each batch is one update per bucket."""
+    runner = await _new_session(f"Bench Batches Of {batch}")
+    records = await _reserved_records(runner, count)
+    started = time.perf_counter()
+    for start in range(0, count, batch):
+        await append_chat_records(
+            runner, ENDPOINT, records[start:start + batch], workspace=WORKSPACE
+        )
+    return rate_of(count, time.perf_counter() - started)
+
+
+@dataclass
+class Fill:
+    runner: str
+    # Each window: records stored at its end, its appends per second, single or batched.
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    first: list[float] = field(default_factory=list)
+    last: list[float] = field(default_factory=list)
+    # Appends to an empty session, alternating with those of the last window: the same moment,
+    # so a machine that got busier during the fill does not pass for a slower append.
+    control: list[float] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.windows[-1]["stored"]
+
+
+async def fill(plan: Plan) -> Fill:
+    """Fill one session window by window; sampled windows append one record at a time.
+
+    Stops early, ending with a sampled window, once `plan.child_timeout_s` has passed.
+    """
+    result = Fill(runner=await _new_session("Bench Fill"))
+    control = await _new_session("Bench Fill Control")
+    windows = plan.fill_records // plan.fill_window
+    sampled = {
+        round(i * (windows - 1) / (plan.fill_windows - 1)) for i in range(plan.fill_windows)
+    }
+    deadline = time.perf_counter() + plan.child_timeout_s
+    for window in range(windows):
+        last = window == windows - 1 or time.perf_counter() > deadline
+        records = await _reserved_records(result.runner, plan.fill_window)
+        started = time.perf_counter()
+        if last:
+            controls = await _reserved_records(control, plan.fill_window)
+            for record, other in zip(records, controls, strict=True):
+                began = time.perf_counter()
+                await _append(result.runner, record)
+                result.last.append(time.perf_counter() - began)
+                began = time.perf_counter()
+                await _append(control, other)
+                result.control.append(time.perf_counter() - began)
+            seconds = sum(result.last)
+        elif window in sampled:
+            timings = await measure_async(
+                lambda i, batch=records: _append(result.runner, batch[i]),
+                Bound(len(records), float("inf")),
+            )
+            result.first = result.first or timings
+            seconds = time.perf_counter() - started
+        else:
+            await append_chat_records(result.runner, ENDPOINT, records, workspace=WORKSPACE)
+            seconds = time.perf_counter() - started
+        result.windows.append({
+            "stored": records[-1].chat_record_id,
+            "per_s": len(records) / seconds,
+            "mode": "batched" if window not in sampled and not last else "single",
+        })
+        if last:
+            return result
+    return result
+
+
+def _fill_figures(plan: Plan, filled: Fill) -> list[Figure]:
+    size = f"K={filled.stored}"
+    window = f"{plan.fill_window:,}"
+    return [
+        rated(CASE, "fill_first", f"first {window} appends of the fill, one by one", size,
+              "records/s", rate_of(len(filled.first), sum(filled.first), filled.first), None),
+        rated(CASE, "fill_last", f"last {window} appends of the fill, one by one", size,
+              "records/s", rate_of(len(filled.last), sum(filled.last), filled.last), None),
+        rated(CASE, "fill_control",
+              f"{window} appends to an empty session, alternating with the last {window}", size,
+              "records/s", rate_of(len(filled.control), sum(filled.control), filled.control),
+              None),
+    ]
+
+
+async def run(context: RunContext) -> CaseResult:
+    plan = context.plan
+    result = CaseResult()
+    log.info("appends: Sparring, %d single appends", plan.batch_records)
+    single = await single_appends(plan.batch_records)
+    reserved = await reserve_and_append(plan.batch_records)
+    batched = {
+        batch: await batched_appends(plan.batch_records, batch) for batch in plan.batch_sizes
+    }
+    theirs = None
+    if context.moonshot is not None:
+        log.info("appends: Moonshot, %d single appends", plan.batch_records)
+        data = context.moonshot.fresh_data("appends")
+        theirs = (
+            await context.moonshot.run_case("appends", {"records": plan.batch_records}, data)
+        )["append"]
+    size = f"records={plan.batch_records}"
+    result.figures += [
+        timed(CASE, "single", "append one record (id reserved with its prompt)", size, single,
+              theirs),
+        timed(CASE, "reserve_and_append", "reserve an id, then append one record", size,
+              reserved, theirs),
+    ]
+    moonshot_rate = None if theirs is None else rate_of(len(theirs), sum(theirs), theirs)
+    for batch, rate in batched.items():
+        result.figures.append(
+            rated(CASE, "batched", f"append records arriving {batch} at a time",
+                  f"batch={batch}", "records/s", rate, moonshot_rate,
+                  note="Moonshot commits each record on its own"),
+        )
+    log.info("appends: Sparring, filling one session to %d records", plan.fill_records)
+    filled = await fill(plan)
+    result.figures += _fill_figures(plan, filled)
+    cursor = page_cursor(filled.stored, plan.page_size)
+    pages = {
+        "page": (f"read a page of {plan.page_size} records", f"page after record {cursor}",
+                 {"after": cursor}),
+        "page_latest": (f"read the latest {plan.page_size} records", "", {"newest_first": True}),
+    }
+    for name, (measure, note, where) in pages.items():
+        try:
+            samples = await measure_async(
+                lambda i, where=where: asyncio.wait_for(
+                    read_page(filled.runner, workspace=WORKSPACE, limit=plan.page_size, **where),
+                    PAGE_TIMEOUT_S,
+                ),
+                plan.calls,
+            )
+        except TimeoutError:
+            result.notes.append(
+                f"appends: {measure} at K={filled.stored:,} took over {PAGE_TIMEOUT_S:.0f} s."
+            )
+            continue
+        result.figures.append(
+            timed(CASE, name, measure, f"K={filled.stored}", samples, None, note=note)
+        )
+    if filled.stored < plan.fill_records:
+        result.notes.append(
+            f"appends: the fill stopped at {filled.stored:,} of {plan.fill_records:,} records "
+            f"after {plan.child_timeout_s:.0f} s."
+        )
+    result.series["fill"] = filled.windows
+    return result

@@ -1,0 +1,149 @@
+"""`python -m bench`: run every case on both systems and write the JSON, table and plots."""
+
+import argparse
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import machine, plots, report
+from bench.cases import appends, chats, fanout, http, sessions, users
+from bench.context import RunContext, log
+from bench.figures import CaseResult, Figure
+from bench.moonshot.driver import MoonshotDriver, MoonshotError
+from bench.moonshot.venv import HOME, ensure_venv
+from bench.plan import PLANS
+from bench.processes import ServerError
+from bench.sparring import open_sparring
+from bench.targets import check_all
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CASES: dict[str, Callable[[RunContext], Awaitable[CaseResult]]] = {
+    "sessions": sessions.run,
+    "chats": chats.run,
+    "appends": appends.run,
+    "http": http.run,
+    "users": users.run,
+    "fanout": fanout.run,
+}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Sparring against Moonshot 0.7.6, side by side: JSON, Markdown table, plots.",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_const", const="full", dest="mode",
+                      help="the large sizes (a 1,000,000-record fill, longer load tests)")
+    size.add_argument("--tiny", action="store_const", const="tiny", dest="mode",
+                      help="tiny sizes, for the smoke test")
+    parser.set_defaults(mode="quick")
+    parser.add_argument("--sparring-only", action="store_true",
+                        help="measure Sparring alone (no Moonshot virtualenv needed)")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated subset of {', '.join(CASES)}")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where results go (default: bench/results/<time>)")
+    parser.add_argument("--mongodb-uri", default=None,
+                        help="MongoDB for Sparring (default: SPARRING_MONGODB_URI, else embedded)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="scratch space for databases (default: a temporary folder)")
+    parser.add_argument("--wheel-cache", type=Path, default=None,
+                        help="a folder of wheels for building Moonshot's virtualenv offline")
+    parser.add_argument("--moonshot-home", type=Path, default=HOME,
+                        help="where Moonshot's virtualenv lives (default: bench/.moonshot)")
+    arguments = parser.parse_args(argv)
+    unknown = set(arguments.cases.split(",")) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+    return arguments
+
+
+async def run(arguments: argparse.Namespace) -> tuple[Path, bool]:
+    """Run the chosen cases; returns where the results are and whether every case ran."""
+    plan = PLANS[arguments.mode]
+    started = time.perf_counter()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = arguments.out or RESULTS / f"{stamp}-{plan.mode}"
+    work_dir = arguments.work_dir or Path(tempfile.mkdtemp(prefix="sparring-bench-"))
+    moonshot = None
+    if not arguments.sparring_only:
+        python = ensure_venv(arguments.moonshot_home, wheel_cache=arguments.wheel_cache)
+        moonshot = MoonshotDriver(python=python, work_dir=work_dir, timeout_s=plan.child_timeout_s)
+    description = machine.describe()
+    figures: list[Figure] = []
+    series: dict[str, Any] = {}
+    notes: list[str] = []
+    failed: list[str] = []
+    try:
+        async with open_sparring(work_dir, arguments.mongodb_uri) as database:
+            context = RunContext(plan=plan, sparring=database, moonshot=moonshot, work_dir=work_dir)
+            for name in arguments.cases.split(","):
+                case_started = time.perf_counter()
+                try:
+                    result = await CASES[name](context)
+                except (MoonshotError, ServerError, httpx.HTTPError) as error:
+                    # One broken case should not cost the figures of the others.
+                    log.exception("%s: failed", name)
+                    failed.append(f"{name}: failed ({type(error).__name__}: {error})")
+                    continue
+                log.info("%s: done in %.1f s", name, time.perf_counter() - case_started)
+                figures += result.figures
+                series.update(result.series)
+                notes += result.notes
+            database_description = database.description
+    finally:
+        if arguments.work_dir is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    checks = check_all(figures, plan.session_levels)
+    run_info = {
+        "mode": plan.mode,
+        "started": stamp,
+        "duration_s": time.perf_counter() - started,
+        "machine": description,
+        "load_average_at_end": machine.describe()["load_average"],
+        "database": database_description,
+        "moonshot": None if moonshot is None else "aiverify-moonshot 0.7.6 (its own virtualenv)",
+        "cases": arguments.cases.split(","),
+        "failed": failed,
+    }
+    notes += failed + _plot(out_dir, series, figures)
+    json_path, markdown_path = report.write(out_dir, figures, checks, run_info, series, notes)
+    log.info("Wrote %s and %s", json_path, markdown_path)
+    return out_dir, not failed
+
+
+def _plot(out_dir: Path, series: dict[str, Any], figures: list[Figure]) -> list[str]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if "cost_per_call" in series:
+            plots.cost_per_call(series["cost_per_call"], out_dir / "cost_per_call.png")
+        if "fill" in series:
+            moonshot_rate = next(
+                (f.moonshot["per_s"] for f in figures
+                 if f.key.startswith("appends.batched.") and f.moonshot),
+                None,
+            )
+            plots.fill_rate(series["fill"], out_dir / "append_rate.png", moonshot_rate)
+    except plots.PlotsUnavailable as error:
+        return [str(error)]
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The driver's own chatter would drown the progress lines.
+    for noisy in ("pymongo", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    out_dir, complete = asyncio.run(run(arguments))
+    log.info("Table: %s", out_dir / "results.md")
+    return 0 if complete else 1

@@ -1,0 +1,1 @@
+"""Moonshot's side of the benchmarks: its virtualenv, its data modules, and a child process."""

@@ -1,0 +1,80 @@
+"""Sparring's side: the database the run uses, embedded by default or `SPARRING_MONGODB_URI`."""
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from bench.processes import Server, start_server
+from service import api
+from service.database import current_database
+from service.settings import Settings
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class SparringDatabase:
+    """Where Sparring's data lives during a run; the HTTP server process connects to the same."""
+
+    uri: str
+    database: str
+    description: str
+    bucket_size: int
+
+
+@asynccontextmanager
+async def open_sparring(work_dir: Path, mongodb_uri: str | None) -> AsyncIterator[SparringDatabase]:
+    """Connect the api functions to a fresh database; it is dropped (or its server stopped) after.
+
+    With no URI given here or in `SPARRING_MONGODB_URI`, the embedded server starts with its
+    files under `work_dir`, as `sparring serve` would start it.
+    """
+    configured = Settings().mongodb_uri
+    uri = mongodb_uri or (configured.get_secret_value() if configured else None)
+    name = f"sparring_bench_{uuid.uuid4().hex[:8]}"
+    await api.connect(uri, database=name, data_dir=work_dir / "sparring-data")
+    opened = current_database()
+    if opened is None:
+        raise RuntimeError("service.api.connect() left no database bound.")
+    try:
+        build = await opened.database.command("buildInfo")
+        if opened.embedded is not None:
+            description = (
+                f"SecantusDB {metadata.version('SecantusDB')} (embedded, "
+                f"wire version {build.get('version', '?')})"
+            )
+            server_uri = opened.embedded.uri
+        else:
+            description = f"MongoDB server {build.get('version', '?')} (SPARRING_MONGODB_URI)"
+            server_uri = uri or ""
+        yield SparringDatabase(
+            uri=server_uri, database=name, description=description,
+            bucket_size=opened.bucket_size,
+        )
+    finally:
+        if opened.embedded is None:
+            await opened.client.drop_database(name)
+        await api.disconnect()
+
+
+@asynccontextmanager
+async def serve(
+    database: SparringDatabase, work_dir: Path, *, timeout_s: float
+) -> AsyncIterator[Server]:
+    """Sparring's HTTP service in its own process on a free 127.0.0.1 port, on `database`."""
+    async with start_server(
+        "sparring",
+        [
+            sys.executable, "-m", "bench.sparring_server",
+            "--mongodb-uri", database.uri, "--database", database.database,
+            "--data-dir", str(work_dir / "sparring-server"),
+        ],
+        cwd=REPOSITORY,
+        log_path=work_dir / "logs" / "sparring-server.log",
+        timeout_s=timeout_s,
+    ) as server:
+        yield server

@@ -1,0 +1,50 @@
+"""Sparring's HTTP service under uvicorn on 127.0.0.1, for the HTTP cases.
+
+Started as `sparring serve` starts it (same app, logging and uvicorn options), on the run's
+database and with the per-key rate limit raised so that it never binds.
+
+Usage: python -m bench.sparring_server --mongodb-uri URI --database NAME --data-dir DIR --port PORT
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from service.cli import configure_logging
+from service.http import create_app
+from service.settings import Settings
+
+# The load tests measure the service, not its per-key limit (600 a minute by default).
+BENCH_RATE_LIMIT_PER_MINUTE = 1_000_000_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sparring_server")
+    parser.add_argument("--mongodb-uri", required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    arguments = parser.parse_args(argv)
+    settings = Settings(
+        mongodb_uri=arguments.mongodb_uri,
+        database=arguments.database,
+        data_dir=arguments.data_dir,
+        host="127.0.0.1",
+        port=arguments.port,
+        rate_limit_per_minute=BENCH_RATE_LIMIT_PER_MINUTE,
+    )
+    configure_logging(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Prompt batches: one user prompt fanned out to a session's endpoints, one task per endpoint.
+
+Both are written before anything is queued, so a restart or a dead worker loses nothing.
+"""
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from beanie import Document
+
+from models.keys import SEPARATOR
+
+
+class BatchStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    # The record is built and stored on the task; only its append is left.
+    APPENDING = "appending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+UNFINISHED_BATCH = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+UNFINISHED_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.APPENDING)
+
+
+def batch_key(workspace: str, batch_id: str) -> str:
+    return SEPARATOR.join((workspace, batch_id))
+
+
+def task_key(workspace: str, batch_id: str, endpoint: str) -> str:
+    return SEPARATOR.join((workspace, batch_id, endpoint))
+
+
+class PromptBatch(Document):
+    """One prompt sent to every endpoint of a session; `_id` is `workspace|batch_id`."""
+
+    id: str = Field(alias="_id")
+    workspace: str
+    session_id: str
+    # The session's `created_epoch`: a session deleted and made again is another session.
+    session_epoch: str
+    batch_id: str
+    user_prompt: str
+    history_length: int = 10
+    endpoints: list[str] = Field(default_factory=list)
+    # The session's template, context strategy, system prompt... when the prompt was sent.
+    prompt_settings: dict[str, Any] = Field(default_factory=dict)
+    status: BatchStatus = BatchStatus.QUEUED
+    created_by: str = ""
+    created_at: float
+    finished_at: float | None = None
+
+    class Settings:
+        name = "prompt_batches"
+        indexes = [
+            IndexModel(
+                [("workspace", ASCENDING), ("session_id", ASCENDING), ("created_at", ASCENDING)],
+                name="workspace_session_created",
+            ),
+            # Start-up looks for unfinished batches of every workspace: the one unscoped query.
+            IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+        ]
+
+
+class PromptTask(Document):
+    """The prompt of a batch for one endpoint; `_id` is `workspace|batch_id|endpoint`.
+
+    Its `chat_record_id` is reserved when it is created, so however often it runs, it appends
+    one record. `record` holds that record from the moment it is built, so a worker that dies
+    before appending leaves it for the next one to append.
+    """
+
+    id: str = Field(alias="_id")
+    workspace: str
+    session_id: str
+    batch_id: str
+    endpoint: str
+    chat_record_id: int
+    status: TaskStatus = TaskStatus.QUEUED
+    attempts: int = 0
+    error: str = ""
+    record: dict[str, Any] | None = None
+    created_at: float
+    finished_at: float | None = None
+
+    class Settings:
+        name = "prompt_tasks"
+        indexes = [
+            IndexModel(
+                [("workspace", ASCENDING), ("batch_id", ASCENDING), ("endpoint", ASCENDING)],
+                name="workspace_batch_endpoint",
+                unique=True,
+            ),
+        ]

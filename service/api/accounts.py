@@ -1,0 +1,381 @@
+"""Users, workspaces, memberships and API keys, and who a presented key acts as."""
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from models import ApiKey, Membership, Role, User, Workspace
+from models.accounts import membership_key
+from service.api.audit import record_change
+from service.api.context import require_database
+from service.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.api.schemas import DEFAULT_WORKSPACE
+
+# Users and workspaces are named like runners: lowercase, and never holding the id separator.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+KEY_SCHEME = "spk"
+LOCAL_USER = "local"
+INVALID_KEY = "Invalid API key."
+
+
+class Principal(BaseModel):
+    """Who a request acts as: a user, in one workspace, with their role there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    workspace: str
+    role: Role
+    key_id: str | None = None
+
+    def require(self, role: Role) -> None:
+        """Raise Forbidden unless the principal's role includes `role`."""
+        if not self.role.allows(role):
+            raise Forbidden(f"This needs the {role.value} role; you are {self.role.value}.")
+
+
+class UserInfo(BaseModel):
+    name: str
+    display_name: str = ""
+    default_workspace: str | None = None
+
+
+class WorkspaceInfo(BaseModel):
+    name: str
+    description: str = ""
+
+
+class MemberInfo(BaseModel):
+    user: str
+    role: Role
+
+
+class ApiKeyInfo(BaseModel):
+    """What may be shown of a key after it was created: never the key itself."""
+
+    id: str
+    prefix: str
+    label: str
+    user: str
+    workspace: str
+    created_at: float
+    expires_at: float | None = None
+    revoked: bool = False
+
+
+class CreatedApiKey(ApiKeyInfo):
+    """A new key; `key` is shown this once and stored only as a keyed hash."""
+
+    key: str
+
+
+def check_name(value: str, *, field: str) -> str:
+    if not NAME_PATTERN.fullmatch(value):
+        raise InvalidInput(
+            f"{field} must be 1-63 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+            field=field,
+        )
+    return value
+
+
+def key_digest(key: str, secret: bytes) -> str:
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+async def create_user(name: str, *, display_name: str = "") -> UserInfo:
+    check_name(name, field="name")
+    require_database()
+    user = User(id=name, display_name=display_name, created_at=time.time())
+    try:
+        await user.insert()
+    except DuplicateKeyError as error:
+        raise Conflict(f"User {name} already exists.") from error
+    return _user_info(user)
+
+
+async def get_user(name: str) -> UserInfo:
+    require_database()
+    user = await User.get(name)
+    if user is None:
+        raise NotFound(f"User {name} does not exist.")
+    return _user_info(user)
+
+
+async def create_workspace(
+    name: str, *, description: str = "", owner: str | None = None, actor: str
+) -> WorkspaceInfo:
+    """Create a workspace; `owner`, when given, becomes its first owner."""
+    check_name(name, field="name")
+    if owner is not None:
+        await _require_user(owner, field="owner")
+    workspace = Workspace(id=name, description=description, created_at=time.time())
+    try:
+        await workspace.insert()
+    except DuplicateKeyError as error:
+        raise Conflict(f"Workspace {name} already exists.") from error
+    if owner is not None:
+        await add_member(owner, Role.OWNER, workspace=name, actor=actor)
+    return WorkspaceInfo(name=name, description=description)
+
+
+async def add_member(user: str, role: Role, *, workspace: str, actor: str) -> MemberInfo:
+    """Give `user` the role in the workspace, adding them or changing the role they had."""
+    role = _role(role)
+    await _require_user(user, field="user")
+    await _require_workspace(workspace)
+    key = membership_key(workspace, user)
+    if role is not Role.OWNER:
+        await _keep_an_owner(workspace, losing=user)
+    before = await Membership.get_pymongo_collection().find_one_and_update(
+        {"_id": key},
+        {
+            "$set": {"role": role.value},
+            "$setOnInsert": {"workspace": workspace, "user": user, "created_at": time.time()},
+        },
+        upsert=True,
+        return_document=ReturnDocument.BEFORE,
+    )
+    # A first membership becomes where the user's key-less requests act.
+    await User.get_pymongo_collection().update_one(
+        {"_id": user, "default_workspace": None}, {"$set": {"default_workspace": workspace}}
+    )
+    if before is None:
+        await record_change(
+            "member.added", workspace=workspace, actor=actor, target=user,
+            details={"role": role.value},
+        )
+    elif before["role"] != role.value:
+        await record_change(
+            "member.role_changed", workspace=workspace, actor=actor, target=user,
+            details={"role": role.value, "previous_role": before["role"]},
+        )
+    return MemberInfo(user=user, role=role)
+
+
+async def remove_member(user: str, *, workspace: str, actor: str) -> None:
+    require_database()
+    key = membership_key(workspace, user)
+    if await Membership.get(key) is None:
+        raise NotFound(f"User {user} is not a member of this workspace.")
+    await _keep_an_owner(workspace, losing=user)
+    await Membership.get_pymongo_collection().delete_one({"_id": key})
+    await record_change("member.removed", workspace=workspace, actor=actor, target=user)
+
+
+async def list_members(*, workspace: str) -> list[MemberInfo]:
+    require_database()
+    cursor = Membership.get_pymongo_collection().find(
+        {"workspace": workspace}, {"user": 1, "role": 1}, sort=[("user", 1)]
+    )
+    return [MemberInfo(user=item["user"], role=item["role"]) async for item in cursor]
+
+
+async def create_api_key(
+    user: str,
+    *,
+    workspace: str,
+    secret: bytes,
+    actor: str,
+    label: str = "",
+    expires_at: float | None = None,
+) -> CreatedApiKey:
+    """A new key for `user`, acting in `workspace` unless a request names another."""
+    if len(label) > 200:
+        raise InvalidInput("label must be at most 200 characters.", field="label")
+    if expires_at is not None and expires_at <= time.time():
+        raise InvalidInput("expires_at must be in the future.", field="expires_at")
+    await _require_user(user, field="user")
+    if await Membership.get(membership_key(workspace, user)) is None:
+        raise InvalidInput(f"User {user} is not a member of this workspace.", field="user")
+    key, document = await _insert_key(user, workspace, label, expires_at, secret)
+    await record_change(
+        "api_key.created", workspace=workspace, actor=actor, target=document.prefix,
+        details={"user": user, "label": label},
+    )
+    return CreatedApiKey(key=key, **_key_info(document.model_dump(by_alias=True)).model_dump())
+
+
+async def _insert_key(
+    user: str, workspace: str, label: str, expires_at: float | None, secret: bytes
+) -> tuple[str, ApiKey]:
+    # 48 random bits of public id: a clash is astronomically rare, and retried if it happens.
+    for _ in range(3):
+        key_id = secrets.token_hex(6)
+        prefix = f"{KEY_SCHEME}_{key_id}"
+        key = f"{prefix}_{secrets.token_urlsafe(32)}"
+        document = ApiKey(
+            id=key_id,
+            prefix=prefix,
+            digest=key_digest(key, secret),
+            user=user,
+            workspace=workspace,
+            label=label,
+            created_at=time.time(),
+            expires_at=expires_at,
+        )
+        try:
+            await document.insert()
+        except DuplicateKeyError:
+            continue
+        return key, document
+    raise Conflict("Could not allocate a key id; try again.")
+
+
+async def list_api_keys(*, workspace: str, user: str | None = None) -> list[ApiKeyInfo]:
+    """Keys acting in the workspace by default, newest first; never the keys themselves."""
+    require_database()
+    query: dict[str, Any] = {"workspace": workspace}
+    if user is not None:
+        query["user"] = user
+    cursor = ApiKey.get_pymongo_collection().find(
+        query, {"digest": 0}, sort=[("created_at", -1)]
+    )
+    return [_key_info(document) async for document in cursor]
+
+
+async def revoke_api_key(key_id: str, *, workspace: str, actor: str) -> ApiKeyInfo:
+    """Revoke a key of the workspace, by id or prefix; revoking twice changes nothing."""
+    key_id = key_id.removeprefix(f"{KEY_SCHEME}_")
+    require_database()
+    document = await ApiKey.get_pymongo_collection().find_one_and_update(
+        {"_id": key_id, "workspace": workspace, "revoked": False},
+        {"$set": {"revoked": True, "revoked_at": time.time()}},
+        projection={"digest": 0},
+        return_document=ReturnDocument.AFTER,
+    )
+    if document is None:
+        existing = await ApiKey.get_pymongo_collection().find_one(
+            {"_id": key_id, "workspace": workspace}, {"digest": 0}
+        )
+        if existing is None:
+            raise NotFound(f"API key {key_id} does not exist.")
+        return _key_info(existing)
+    info = _key_info(document)
+    await record_change(
+        "api_key.revoked", workspace=workspace, actor=actor, target=info.prefix,
+        details={"user": info.user},
+    )
+    return info
+
+
+async def authenticate_key(
+    key: str, *, secret: bytes, workspace: str | None = None
+) -> Principal:
+    """Who `key` acts as, in `workspace` or else the key's own; Unauthenticated if unusable."""
+    scheme, _, rest = key.partition("_")
+    key_id, _, _ = rest.partition("_")
+    if scheme != KEY_SCHEME or not key_id:
+        raise Unauthenticated(INVALID_KEY)
+    require_database()
+    document = await ApiKey.get(key_id)
+    if document is None or not hmac.compare_digest(document.digest, key_digest(key, secret)):
+        raise Unauthenticated(INVALID_KEY)
+    if document.revoked:
+        raise Unauthenticated("API key revoked.")
+    if document.expires_at is not None and document.expires_at <= time.time():
+        raise Unauthenticated("API key expired.")
+    return await principal_for_user(
+        document.user, workspace=workspace or document.workspace, key_id=key_id
+    )
+
+
+async def principal_for_user(
+    user: str, *, workspace: str | None = None, key_id: str | None = None
+) -> Principal:
+    """The user acting in `workspace` (else their default one), with their role there.
+
+    A workspace the user is not a member of answers as one that does not exist, so a
+    request cannot learn which workspaces there are.
+    """
+    require_database()
+    if workspace is None:
+        document = await User.get(user)
+        if document is None:
+            raise Unauthenticated(f"User {user} does not exist.")
+        if document.default_workspace is None:
+            raise Unauthenticated(f"User {user} is not a member of any workspace.")
+        workspace = document.default_workspace
+    membership = await Membership.get(membership_key(workspace, user))
+    if membership is None:
+        raise NotFound(f"Workspace {workspace} does not exist.")
+    return Principal(user=user, workspace=workspace, role=membership.role, key_id=key_id)
+
+
+async def ensure_local_owner() -> Principal:
+    """The owner of workspace 'default' that key-less local requests act as; made if missing."""
+    require_database()
+    now = time.time()
+    await Workspace.get_pymongo_collection().update_one(
+        {"_id": DEFAULT_WORKSPACE}, {"$setOnInsert": {"description": "", "created_at": now}},
+        upsert=True,
+    )
+    await User.get_pymongo_collection().update_one(
+        {"_id": LOCAL_USER},
+        {"$setOnInsert": {"display_name": "", "default_workspace": DEFAULT_WORKSPACE,
+                          "created_at": now}},
+        upsert=True,
+    )
+    await Membership.get_pymongo_collection().update_one(
+        {"_id": membership_key(DEFAULT_WORKSPACE, LOCAL_USER)},
+        {"$setOnInsert": {"workspace": DEFAULT_WORKSPACE, "user": LOCAL_USER,
+                          "role": Role.OWNER.value, "created_at": now}},
+        upsert=True,
+    )
+    return Principal(user=LOCAL_USER, workspace=DEFAULT_WORKSPACE, role=Role.OWNER)
+
+
+async def _require_user(name: str, *, field: str) -> None:
+    require_database()
+    if await User.get(name) is None:
+        raise InvalidInput(f"User {name} does not exist.", field=field)
+
+
+async def _require_workspace(name: str) -> None:
+    if await Workspace.get(name) is None:
+        raise NotFound(f"Workspace {name} does not exist.")
+
+
+async def _keep_an_owner(workspace: str, *, losing: str) -> None:
+    # Without an owner nobody could manage the workspace's members and keys any more.
+    others = await Membership.get_pymongo_collection().count_documents(
+        {"workspace": workspace, "role": Role.OWNER.value, "user": {"$ne": losing}}
+    )
+    current = await Membership.get(membership_key(workspace, losing))
+    if current is not None and current.role is Role.OWNER and others == 0:
+        raise Conflict(f"Workspace {workspace} must keep at least one owner.")
+
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError as error:
+        raise InvalidInput(
+            f"role must be one of {', '.join(item.value for item in Role)}.", field="role"
+        ) from error
+
+
+def _user_info(user: User) -> UserInfo:
+    return UserInfo(
+        name=user.id, display_name=user.display_name, default_workspace=user.default_workspace
+    )
+
+
+def _key_info(document: dict[str, Any]) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=document["_id"],
+        prefix=document["prefix"],
+        label=document.get("label", ""),
+        user=document["user"],
+        workspace=document["workspace"],
+        created_at=document["created_at"],
+        expires_at=document.get("expires_at"),
+        revoked=document.get("revoked", False),
+    )

@@ -1,0 +1,93 @@
+"""The audit log of a workspace: recording changes, and reading them newest first."""
+
+import secrets
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from models import AuditEntry
+from models.keys import SEPARATOR
+from service.api.context import require_database
+from service.api.errors import InvalidInput
+
+
+class AuditItem(BaseModel):
+    """One recorded change, as listed."""
+
+    id: str
+    at: float
+    workspace: str
+    actor: str
+    action: str
+    target: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditPage(BaseModel):
+    """A page of entries, newest first; `next_cursor` fetches the next one, None at the end."""
+
+    entries: list[AuditItem]
+    next_cursor: str | None = None
+
+
+def entry_key(workspace: str, at_ns: int) -> str:
+    # Zero-padded, so that ids sort in time order; the random tail keeps equal times apart.
+    return SEPARATOR.join((workspace, f"{at_ns:020d}", secrets.token_hex(4)))
+
+
+async def record_change(
+    action: str,
+    *,
+    workspace: str,
+    actor: str,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditItem:
+    """Add one entry to the workspace's audit log."""
+    require_database()
+    at_ns = time.time_ns()
+    entry = AuditEntry(
+        id=entry_key(workspace, at_ns),
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details or {},
+        at=at_ns / 1e9,
+    )
+    await entry.insert()
+    return _item(entry.model_dump(by_alias=True))
+
+
+async def list_changes(
+    *, workspace: str, limit: int | None = None, cursor: str | None = None
+) -> AuditPage:
+    """The workspace's entries, newest first; `cursor` continues after a previous page."""
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit must be at least 1.", field="limit")
+    query: dict[str, Any] = {"workspace": workspace}
+    if cursor is not None:
+        if not cursor.startswith(workspace + SEPARATOR):
+            raise InvalidInput("cursor is not one this listing returned.", field="cursor")
+        query["_id"] = {"$lt": cursor}
+    require_database()
+    documents = AuditEntry.get_pymongo_collection().find(
+        query, sort=[("_id", -1)], limit=0 if limit is None else limit + 1
+    )
+    entries = [_item(document) async for document in documents]
+    if limit is not None and len(entries) > limit:
+        return AuditPage(entries=entries[:limit], next_cursor=entries[limit - 1].id)
+    return AuditPage(entries=entries)
+
+
+def _item(document: dict[str, Any]) -> AuditItem:
+    return AuditItem(
+        id=document["_id"],
+        at=document["at"],
+        workspace=document["workspace"],
+        actor=document["actor"],
+        action=document["action"],
+        target=document.get("target", ""),
+        details=document.get("details", {}),
+    )

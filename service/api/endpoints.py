@@ -1,0 +1,275 @@
+"""Moonshot's connector-endpoint API, async and workspace-scoped; tokens stored encrypted."""
+
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, validate_call
+from pymongo.errors import DuplicateKeyError
+from slugify import slugify
+
+from models import Endpoint, EndpointParams, Session
+from models.endpoints import endpoint_key
+from service.api.context import require_database
+from service.api.errors import Conflict, InvalidInput, NotFound
+from service.api.schemas import DEFAULT_WORKSPACE
+from service.connectors import Target, connector_class, connector_types
+from service.settings import Settings
+from service.tokens import TOKEN_MASK, TokenCipher
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+# The fields an update may change; `id` follows the name only at creation, as in Moonshot.
+UPDATABLE = (
+    "name", "connector_type", "uri", "token", "max_calls_per_second", "max_concurrency", "model",
+    "params",
+)
+# Sent back by clients that PUT what they read; derived, so not changed by an update.
+IGNORED_ON_UPDATE = {"id", "created_date"}
+MAX_URI_CHARS = 2048
+
+
+def endpoint_not_found(endpoint_id: str) -> NotFound:
+    return NotFound(f"[ConnectorEndpoint] Endpoint {endpoint_id} does not exist.")
+
+
+def _cipher(cipher: TokenCipher | None) -> TokenCipher:
+    # Library use without the service: the same key `sparring serve` would use here.
+    return cipher if cipher is not None else TokenCipher.from_settings(Settings())
+
+
+def _check_connector_type(connector_type: str) -> None:
+    if connector_class(connector_type) is None:
+        raise InvalidInput(
+            f"Connector type {connector_type} does not exist; "
+            f"known types: {', '.join(connector_types())}.",
+            field="connector_type",
+        )
+
+
+def _check_uri(uri: str) -> None:
+    if len(uri) > MAX_URI_CHARS:
+        raise InvalidInput(f"uri is longer than {MAX_URI_CHARS} characters.", field="uri")
+    if uri and not uri.startswith(("http://", "https://")):
+        raise InvalidInput("uri must start with http:// or https://.", field="uri")
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return EndpointParams.model_validate(params).model_dump(exclude_none=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in ("params", *first["loc"]))
+        raise InvalidInput(f"{where}: {first['msg']}", field=where) from error
+
+
+def endpoint_dict(document: Endpoint | dict[str, Any]) -> dict[str, Any]:
+    """Moonshot's endpoint dict, with the token masked: it is never given back."""
+    fields = document if isinstance(document, dict) else document.model_dump()
+    return {
+        "id": fields["endpoint_id"],
+        "name": fields["name"],
+        "connector_type": fields["connector_type"],
+        "uri": fields.get("uri", ""),
+        "token": TOKEN_MASK if fields.get("token_encrypted") else "",
+        "max_calls_per_second": fields["max_calls_per_second"],
+        "max_concurrency": fields["max_concurrency"],
+        "model": fields.get("model", ""),
+        "params": fields.get("params", {}),
+        "created_date": fields.get("created_date", ""),
+    }
+
+
+class EndpointFields(BaseModel):
+    """An endpoint's fields with Moonshot's types and bounds, checked as a whole."""
+
+    name: NonEmpty
+    connector_type: str
+    uri: str
+    token: str
+    max_calls_per_second: PositiveInt
+    max_concurrency: PositiveInt
+    model: str
+    params: dict
+
+
+def _checked(fields: EndpointFields) -> dict[str, Any]:
+    """What pydantic cannot check: the id, connector type, URI and params; returns params."""
+    if not slugify(fields.name, lowercase=True):
+        raise InvalidInput(
+            f"name {fields.name!r} has no letters or digits to make an id from.", field="name"
+        )
+    _check_connector_type(fields.connector_type)
+    _check_uri(fields.uri)
+    return _check_params(fields.params)
+
+
+@validate_call(config=ConfigDict(arbitrary_types_allowed=True))
+async def api_create_endpoint(
+    name: NonEmpty,
+    connector_type: str,
+    uri: str,
+    token: str,
+    max_calls_per_second: PositiveInt,
+    max_concurrency: PositiveInt,
+    model: str,
+    params: dict,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    cipher: TokenCipher | None = None,
+) -> str:
+    """Add an endpoint; its id is the slug of its name. Returns the id."""
+    fields = EndpointFields(
+        name=name, connector_type=connector_type, uri=uri, token=token,
+        max_calls_per_second=max_calls_per_second, max_concurrency=max_concurrency, model=model,
+        params=params,
+    )
+    checked_params = _checked(fields)
+    endpoint_id = slugify(name, lowercase=True)
+    require_database()
+    created_at = time.time()
+    document = Endpoint(
+        id=endpoint_key(workspace, endpoint_id),
+        workspace=workspace,
+        endpoint_id=endpoint_id,
+        name=name,
+        connector_type=connector_type,
+        uri=uri,
+        model=model,
+        token_encrypted=_cipher(cipher).encrypt(token),
+        max_calls_per_second=max_calls_per_second,
+        max_concurrency=max_concurrency,
+        params=checked_params,
+        created_date=datetime.fromtimestamp(created_at).replace(microsecond=0).isoformat(" "),
+        created_at=created_at,
+    )
+    try:
+        await document.insert()
+    except DuplicateKeyError as error:
+        raise Conflict(f"[ConnectorEndpoint] Endpoint {endpoint_id} already exists.") from error
+    return endpoint_id
+
+
+async def _stored(endpoint_id: str, workspace: str) -> dict[str, Any]:
+    require_database()
+    document = await Endpoint.get_pymongo_collection().find_one(
+        {"_id": endpoint_key(workspace, endpoint_id)}
+    )
+    if document is None:
+        raise endpoint_not_found(endpoint_id)
+    return document
+
+
+@validate_call
+async def api_read_endpoint(ep_id: NonEmpty, *, workspace: str = DEFAULT_WORKSPACE) -> dict:
+    """The endpoint's dict (token masked)."""
+    return endpoint_dict(await _stored(ep_id, workspace))
+
+
+@validate_call(config=ConfigDict(arbitrary_types_allowed=True))
+async def api_update_endpoint(
+    ep_id: NonEmpty,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    cipher: TokenCipher | None = None,
+    **kwargs: Any,
+) -> bool:
+    """Change the fields given (None: unchanged) in one atomic update by `_id`; the id stays."""
+    unknown = sorted(set(kwargs) - set(UPDATABLE) - IGNORED_ON_UPDATE)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]} cannot be updated.", field=unknown[0])
+    changes = {key: value for key, value in kwargs.items() if value is not None}
+    stored = await _stored(ep_id, workspace)
+    current = {key: stored.get(key) for key in UPDATABLE if key != "token"}
+    # The mask is what reads show; a client sending it back means "keep the token".
+    new_token = changes.pop("token", None)
+    if new_token == TOKEN_MASK:
+        new_token = None
+    fields = EndpointFields.model_validate({**current, **changes, "token": new_token or ""})
+    update: dict[str, Any] = {key: getattr(fields, key) for key in changes}
+    checked_params = _checked(fields)
+    if "params" in changes:
+        update["params"] = checked_params
+    if new_token is not None:
+        update["token_encrypted"] = _cipher(cipher).encrypt(fields.token)
+    if update:
+        result = await Endpoint.get_pymongo_collection().update_one(
+            {"_id": endpoint_key(workspace, ep_id)}, {"$set": update}
+        )
+        if result.matched_count == 0:
+            raise endpoint_not_found(ep_id)
+    return True
+
+
+@validate_call
+async def api_delete_endpoint(ep_id: NonEmpty, *, workspace: str = DEFAULT_WORKSPACE) -> bool:
+    """Remove the endpoint; Conflict while a session of the workspace uses it."""
+    await _stored(ep_id, workspace)
+    user = await Session.get_pymongo_collection().find_one(
+        {"workspace": workspace, "endpoints": ep_id}, {"session_id": 1}
+    )
+    if user is not None:
+        raise Conflict(
+            f"[ConnectorEndpoint] Endpoint {ep_id} is used by session {user['session_id']}; "
+            "remove it from the session or delete the session first."
+        )
+    result = await Endpoint.get_pymongo_collection().delete_one(
+        {"_id": endpoint_key(workspace, ep_id)}
+    )
+    if result.deleted_count == 0:
+        raise endpoint_not_found(ep_id)
+    return True
+
+
+async def api_get_all_endpoint(*, workspace: str = DEFAULT_WORKSPACE) -> list[dict]:
+    """Every endpoint of the workspace, newest first (tokens masked)."""
+    require_database()
+    cursor = Endpoint.get_pymongo_collection().find(
+        {"workspace": workspace}, sort=[("created_at", -1)]
+    )
+    return [endpoint_dict(document) async for document in cursor]
+
+
+async def api_get_all_endpoint_name(*, workspace: str = DEFAULT_WORKSPACE) -> list[str]:
+    """The ids of the workspace's endpoints (Moonshot calls them names), newest first."""
+    require_database()
+    cursor = Endpoint.get_pymongo_collection().find(
+        {"workspace": workspace}, {"endpoint_id": 1}, sort=[("created_at", -1)]
+    )
+    return [document["endpoint_id"] async for document in cursor]
+
+
+def api_get_all_connector_type() -> list[str]:
+    """The connector types endpoints can use."""
+    return connector_types()
+
+
+async def require_endpoints(endpoints: list[str], *, workspace: str = DEFAULT_WORKSPACE) -> None:
+    """InvalidInput naming the first of `endpoints` the workspace has no endpoint for."""
+    require_database()
+    wanted = list(dict.fromkeys(endpoints))
+    cursor = Endpoint.get_pymongo_collection().find(
+        {"_id": {"$in": [endpoint_key(workspace, endpoint) for endpoint in wanted]}},
+        {"endpoint_id": 1},
+    )
+    found = {document["endpoint_id"] async for document in cursor}
+    missing = [endpoint for endpoint in wanted if endpoint not in found]
+    if missing:
+        raise InvalidInput(
+            f"Endpoint {missing[0]} does not exist.", field="endpoints"
+        )
+
+
+async def load_target(
+    endpoint_id: str, cipher: TokenCipher, *, workspace: str = DEFAULT_WORKSPACE
+) -> tuple[Endpoint, Target]:
+    """The endpoint and what its connector needs, token decrypted; for running prompts only."""
+    document = Endpoint.model_validate(await _stored(endpoint_id, workspace))
+    target = Target(
+        endpoint_id=document.endpoint_id,
+        uri=document.uri,
+        model=document.model,
+        token=cipher.decrypt(document.token_encrypted),
+        params=EndpointParams.model_validate(document.params),
+    )
+    return document, target

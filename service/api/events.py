@@ -1,0 +1,188 @@
+"""A session's event log: records landing and batches changing status, numbered for replay.
+
+Every event is stored before anyone is told, and a reader resumes from the number it saw
+last, so a live stream survives restarts and may be served by any process.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from models import EventCounter, EventKind, PromptTask, SessionEvent
+from models.events import event_counter_key, event_key
+from service.api.context import require_database
+from service.api.errors import InvalidInput
+from service.api.schemas import DEFAULT_WORKSPACE
+from service.api.sessions import find_session
+
+PAGE_SIZE = 200
+# An event stored this long ago without a number lost its writer; the next writer numbers it.
+ORPHAN_AFTER_S = 10.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as a stream sends it: its number, its name and its data."""
+
+    seq: int
+    name: str
+    data: dict[str, Any]
+
+
+async def log_event(
+    workspace: str,
+    session_id: str,
+    session_epoch: str,
+    fact: str,
+    kind: EventKind,
+    batch_id: str,
+    **fields: Any,
+) -> None:
+    """Store the event `fact` once, then give it the session's next number.
+
+    Whoever stores the fact numbers it, so two writers of one fact use one number. A fact
+    stored by a writer that died before numbering it is numbered by the next writer of it.
+    """
+    collection = SessionEvent.get_pymongo_collection()
+    key = event_key(workspace, session_id, fact)
+    now = time.time()
+    try:
+        await collection.insert_one(
+            {
+                "_id": key,
+                "workspace": workspace,
+                "session_id": session_id,
+                "session_epoch": session_epoch,
+                "fact": fact,
+                "kind": kind.value,
+                "batch_id": batch_id,
+                "at": now,
+                **fields,
+            }
+        )
+    except DuplicateKeyError:
+        stored = await collection.find_one({"_id": key}, {"seq": 1, "at": 1})
+        if stored is None or stored.get("seq") is not None or now - stored["at"] < ORPHAN_AFTER_S:
+            return
+    counter = await EventCounter.get_pymongo_collection().find_one_and_update(
+        {"_id": event_counter_key(workspace, session_id)},
+        {"$inc": {"last_seq": 1},
+         "$setOnInsert": {"workspace": workspace, "session_id": session_id}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    await collection.update_one(
+        {"_id": key, "seq": None},
+        {"$set": {"seq": counter["last_seq"], "numbered_at": time.time()}},
+    )
+
+
+async def last_event_seq(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> int:
+    """The number of the session's newest event (0 before the first)."""
+    require_database()
+    counter = await EventCounter.get_pymongo_collection().find_one(
+        {"_id": event_counter_key(workspace, runner_id)}, {"last_seq": 1}
+    )
+    return 0 if counter is None else int(counter["last_seq"])
+
+
+async def read_events(
+    runner_id: str,
+    *,
+    after: int,
+    workspace: str = DEFAULT_WORKSPACE,
+    limit: int = PAGE_SIZE,
+) -> list[dict[str, Any]]:
+    """Stored events of the session after number `after`, in order (raw documents)."""
+    cursor = SessionEvent.get_pymongo_collection().find(
+        {"workspace": workspace, "session_id": runner_id, "seq": {"$gt": after}},
+        sort=[("seq", 1)],
+        limit=limit,
+    )
+    return [document async for document in cursor]
+
+
+async def _event(document: dict[str, Any]) -> Event:
+    if document["kind"] == EventKind.RECORD:
+        task = await PromptTask.get_pymongo_collection().find_one(
+            {"_id": document["task_id"]}, {"record": 1}
+        )
+        return Event(
+            seq=document["seq"],
+            name="chat_record",
+            data={
+                "batch_id": document["batch_id"],
+                "conn_id": document["endpoint"],
+                "chat_record": (task or {}).get("record"),
+            },
+        )
+    return Event(
+        seq=document["seq"],
+        name="batch",
+        data={"batch_id": document["batch_id"], "status": document["status"]},
+    )
+
+
+async def follow_events(
+    runner_id: str,
+    *,
+    after: int | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
+    poll_s: float = 0.1,
+    gap_wait_s: float = 2.0,
+    session_check_s: float = 2.0,
+    heartbeat_s: float | None = None,
+    follow: bool = True,
+) -> AsyncIterator[Event | None]:
+    """The session's events after `after` (None: from now on), as they are stored; ends when the
+    session is deleted, or with `follow=False` once the stored ones are given. With
+    `heartbeat_s`, None comes after that long without an event, so a stream shows it is alive.
+
+    A number is handed out just before it is set on its stored event, so one may briefly be
+    missing while a later one is there: the reader waits up to `gap_wait_s` for it before moving
+    on (a writer that died in between leaves such a gap for good).
+    """
+    if after is not None and after < 0:
+        raise InvalidInput("Last-Event-ID must be 0 or more.", field="last_event_id")
+    require_database()
+    metadata = await find_session(runner_id, workspace)
+    if metadata is None:
+        return
+    epoch = metadata.created_epoch
+    cursor = await last_event_seq(runner_id, workspace=workspace) if after is None else after
+    gap_since: float | None = None
+    checked_at = last_sent = time.monotonic()
+    while True:
+        page = await read_events(runner_id, after=cursor, workspace=workspace)
+        for document in page:
+            if document["seq"] != cursor + 1:
+                now = time.monotonic()
+                gap_since = gap_since if gap_since is not None else now
+                if now - gap_since < gap_wait_s:
+                    break
+            gap_since = None
+            cursor = document["seq"]
+            # Events of an earlier session of the same name are skipped, not replayed.
+            if document.get("session_epoch") == epoch:
+                last_sent = time.monotonic()
+                yield await _event(document)
+        else:
+            if len(page) == PAGE_SIZE:
+                continue
+            if not follow:
+                return
+        now = time.monotonic()
+        if heartbeat_s is not None and now - last_sent >= heartbeat_s:
+            last_sent = now
+            yield None
+        if now - checked_at >= session_check_s:
+            checked_at = now
+            current = await find_session(runner_id, workspace)
+            if current is None or current.created_epoch != epoch:
+                return
+        await asyncio.sleep(poll_s)

@@ -1,0 +1,1 @@
+"""Authentication pieces shared by the HTTP app and the CLI."""

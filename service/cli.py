@@ -1,0 +1,107 @@
+"""The `sparring` command: `serve` runs the HTTP service; other subcommands register alongside."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from service.admin_cli import add_admin_command
+from service.settings import Settings
+from service.workers.cli import add_worker_command
+
+log = logging.getLogger("service.cli")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+GRACEFUL_SHUTDOWN_S = 5
+
+Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse exposes no public name for it
+Handler = Callable[[argparse.Namespace], int]
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, force=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with command-line overrides; exits with the problem."""
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        raise SystemExit(f"sparring: invalid settings:\n{error}") from error
+
+
+def describe_database(settings: Settings) -> str:
+    """Where the data lives, for the log: hosts only, never credentials or options."""
+    if settings.mongodb_uri is None:
+        return (
+            "the embedded database (SecantusDB), data in "
+            f"{(settings.data_dir.resolve() / 'db')}, database {settings.database!r}"
+        )
+    parts = urlsplit(settings.mongodb_uri.get_secret_value())
+    hosts = parts.netloc.rpartition("@")[2]
+    return f"MongoDB at {parts.scheme}://{hosts}, database {settings.database!r}"
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    # Imported here so that `sparring --help` and other subcommands stay light.
+    import uvicorn
+
+    from service.http import create_app
+
+    settings = load_settings(host=args.host, port=args.port)
+    configure_logging(settings)
+    log.info("Using %s", describe_database(settings))
+    log.info("Serving on http://%s:%s (API documentation at /schema)", settings.host, settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # Keep the logging configured above instead of uvicorn's own.
+        log_config=None,
+        # Live event streams never end by themselves; past this, stopping cuts them (clients
+        # reconnect with Last-Event-ID and miss nothing).
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    return 0
+
+
+def add_serve_command(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="Run the HTTP service (embedded database unless SPARRING_MONGODB_URI is set).",
+    )
+    parser.add_argument("--host", help="Address to bind to (default: SPARRING_HOST, 127.0.0.1).")
+    parser.add_argument("--port", type=int, help="Port to bind to (default: SPARRING_PORT, 8000).")
+    parser.set_defaults(handler=run_serve)
+
+
+# Each entry adds one subcommand: a function that calls `subparsers.add_parser(...)` and sets
+# `handler` (a function of the parsed arguments returning the exit code) with `set_defaults`.
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_serve_command, add_admin_command, add_worker_command,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparring",
+        description="Multi-user red-teaming session service with Moonshot's Session API.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_subcommand in SUBCOMMANDS:
+        add_subcommand(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

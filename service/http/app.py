@@ -1,0 +1,90 @@
+"""The Litestar application: `create_app(settings)` and the lifespan that owns the database."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from service.database import Database, close_database, open_database
+from service.http.access import AccessControl
+from service.http.controllers.admin import AdminController
+from service.http.controllers.endpoints import ConnectorController, EndpointController
+from service.http.controllers.health import HealthController
+from service.http.controllers.prompting import PromptingController
+from service.http.controllers.registries import (
+    AttackModuleController,
+    ContextStrategyController,
+    MetricController,
+    PromptTemplateController,
+)
+from service.http.controllers.runners import RunnerController
+from service.http.controllers.session_settings import SessionSettingsController
+from service.http.controllers.sessions import SessionController
+from service.http.deps import DATABASE_STATE_KEY, app_dependencies
+from service.http.errors import exception_handlers
+from service.http.prompting_state import prompting_lifespan
+from service.settings import Settings
+
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def _version() -> str:
+    try:
+        return version("sparring")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def database_lifespan(settings: Settings, database: Database | None) -> Lifespan:
+    """Open the database on start and close it on exit, unless the caller owns one already."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if database is not None:
+            app.state[DATABASE_STATE_KEY] = database
+            yield
+            return
+        app.state[DATABASE_STATE_KEY] = await open_database(settings)
+        try:
+            yield
+        finally:
+            await close_database()
+
+    return lifespan
+
+
+def create_app(settings: Settings, database: Database | None = None) -> Litestar:
+    """The HTTP service; `database`, when given, is used as it is and left open on exit."""
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            SessionController,
+            SessionSettingsController,
+            AdminController,
+            RunnerController,
+            PromptTemplateController,
+            ContextStrategyController,
+            AttackModuleController,
+            MetricController,
+            EndpointController,
+            ConnectorController,
+            PromptingController,
+        ],
+        dependencies=app_dependencies(settings),
+        lifespan=[database_lifespan(settings, database), prompting_lifespan(settings)],
+        exception_handlers=exception_handlers(),
+        plugins=[AccessControl(settings)],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Sparring",
+            version=_version(),
+            description="Moonshot's Session API as a multi-user HTTP service.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+        # Logging is configured once by the process (`sparring serve`), not by the app.
+        logging_config=None,
+    )

@@ -1,0 +1,157 @@
+"""Who a request acts as (API key, local mode, trusted client) and what its role lets it do.
+
+Applied app-wide, so a route added later is protected without doing anything: only the paths
+in `PUBLIC_PATHS` answer without credentials.
+"""
+
+import ipaddress
+import re
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp
+
+from models import Role
+from service.api.accounts import (
+    LOCAL_USER,
+    Principal,
+    authenticate_key,
+    ensure_local_owner,
+    principal_for_user,
+)
+from service.api.errors import NotFound, Unauthenticated
+from service.api.schemas import DEFAULT_WORKSPACE
+from service.settings import LOCAL_AUTH_ON_PUBLIC_BIND, AuthMode, Settings, is_loopback
+
+# Liveness, readiness and the OpenAPI schema (with its UI) answer without credentials.
+PUBLIC_PATHS = re.compile(r"^/(health|ready)/?$|^/schema(/|$)")
+WORKSPACE_HEADER = "x-workspace"
+API_KEY_HEADER = "x-api-key"
+# Browsers' EventSource cannot send headers, so event streams also take the key in the query.
+ACCESS_TOKEN_QUERY = "access_token"
+EVENT_STREAM_PATH = re.compile(r"/events/?$")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A handler names the role it needs with `opt={ROLE_OPT: Role.OWNER}`; otherwise reads need
+# viewer and changes need editor.
+ROLE_OPT = "role"
+NO_KEY = "An API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+
+
+class LocalAuthOnPublicBind(ValueError):
+    """`local` mode was asked for on an address other machines can reach."""
+
+
+def auth_mode(settings: Settings) -> AuthMode:
+    """The mode to run in; refuses `local` unless the server binds to loopback only.
+
+    Settings already check this; checked again here because settings changed after
+    validation (`model_copy(update=...)`, a `--host` option) are not validated again.
+    """
+    loopback = is_loopback(settings.host)
+    if settings.auth == "local" and not loopback:
+        raise LocalAuthOnPublicBind(LOCAL_AUTH_ON_PUBLIC_BIND.format(host=settings.host))
+    return settings.auth or ("local" if loopback else "required")
+
+
+def is_public(path: str) -> bool:
+    return PUBLIC_PATHS.match(path) is not None
+
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The API key the request carries, if any."""
+    authorization = connection.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if authorization:
+        raise Unauthenticated("The Authorization header must read 'Bearer <key>'.")
+    if key := connection.headers.get(API_KEY_HEADER, "").strip():
+        return key
+    if connection.scope.get("method") == "GET" and EVENT_STREAM_PATH.search(
+        connection.scope["path"]
+    ):
+        return connection.query_params.get(ACCESS_TOKEN_QUERY) or None
+    return None
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The principal the authentication middleware put on the request."""
+    principal = connection.scope.get("auth")
+    if not isinstance(principal, Principal):
+        raise Unauthenticated(NO_KEY)
+    return principal
+
+
+class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    """Turns the request's key (or else local mode, or a trusted client) into a principal."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings, secret: bytes) -> None:
+        # OPTIONS is not exempt: every method of a protected route needs credentials.
+        super().__init__(app, exclude=PUBLIC_PATHS.pattern, exclude_http_methods=[])
+        self.mode = auth_mode(settings)
+        self.trusted_user = settings.trusted_user
+        self.secret = secret
+        self.trusted_networks = [
+            ipaddress.ip_network(item, strict=False) for item in settings.trusted_clients
+        ]
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        try:
+            principal = await self._principal(connection)
+        except Unauthenticated as error:
+            raise NotAuthorizedException(
+                str(error), headers={"WWW-Authenticate": "Bearer"}
+            ) from error
+        return AuthenticationResult(user=principal.user, auth=principal)
+
+    async def _principal(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+        workspace = connection.headers.get(WORKSPACE_HEADER) or None
+        key = presented_key(connection)
+        if key is not None:
+            return await authenticate_key(key, secret=self.secret, workspace=workspace)
+        if self.mode == "local":
+            return await self._local_owner(workspace)
+        if self.trusted_user is not None and self._is_trusted(connection):
+            return await principal_for_user(self.trusted_user, workspace=workspace)
+        raise Unauthenticated(NO_KEY)
+
+    async def _local_owner(self, workspace: str | None) -> Principal:
+        try:
+            return await principal_for_user(LOCAL_USER, workspace=workspace or DEFAULT_WORKSPACE)
+        except NotFound:
+            if workspace not in (None, DEFAULT_WORKSPACE):
+                raise
+        # The first key-less request of a fresh database makes the local owner.
+        return await ensure_local_owner()
+
+    def _is_trusted(self, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+        if connection.client is None:
+            return False
+        try:
+            address = ipaddress.ip_address(connection.client.host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_networks)
+
+
+def required_role(route_handler: BaseRouteHandler, method: str) -> Role:
+    named = route_handler.opt.get(ROLE_OPT)
+    if named is not None:
+        return Role(named)
+    return Role.VIEWER if method in READ_METHODS else Role.EDITOR
+
+
+def role_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
+) -> None:
+    """App-wide guard: the caller's role in their workspace must include what the route needs."""
+    if is_public(connection.scope["path"]):
+        return
+    # Also a safety net: a protected route reached without a principal is refused.
+    principal = principal_of(connection)
+    principal.require(required_role(route_handler, connection.scope.get("method", "GET")))

@@ -1,0 +1,147 @@
+"""Prompting a session: send a prompt to all its endpoints, cancel, read a batch, live events."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from service.api.accounts import Principal
+from service.api.errors import InvalidInput
+from service.api.events import follow_events
+from service.api.prompting import api_send_prompt, cancel_prompts, get_batch
+from service.http.deps import ExistingSession, Workspace
+from service.http.params import RunnerId
+from service.http.prompt_schemas import BatchOut, Cancelled, PromptCreate, PromptInfo
+from service.http.prompting_state import provide_task_queue
+from service.http.schemas import MAX_INT64
+from service.settings import Settings
+from service.workers.queue import TaskQueue
+
+LAST_EVENT_ID_HEADER = "last-event-id"
+HEARTBEAT_S = 15.0
+# Tells a browser's EventSource how long to wait before it reconnects (ms).
+RETRY_MS = 2000
+
+Wait = Annotated[
+    bool,
+    QueryParameter(
+        description="false: answer 202 at once with the batch id; true: wait for the answers "
+        "(up to SPARRING_PROMPT_WAIT_S, then 202 with what has landed)."
+    ),
+]
+Follow = Annotated[
+    bool,
+    QueryParameter(description="false: send the stored events after the given one, then end."),
+]
+LastEventId = Annotated[
+    int | None,
+    QueryParameter(
+        ge=0, le=MAX_INT64,
+        description="Resume after this event (for clients that cannot send Last-Event-ID).",
+    ),
+]
+
+
+def _resume_after(request: Request, last_event_id: int | None) -> int | None:
+    header = request.headers.get(LAST_EVENT_ID_HEADER)
+    if header is None or not header.strip():
+        return last_event_id
+    try:
+        after = int(header.strip())
+    except ValueError as error:
+        raise InvalidInput(
+            "Last-Event-ID must be an event number.", field="last_event_id"
+        ) from error
+    if not 0 <= after <= MAX_INT64:
+        raise InvalidInput("Last-Event-ID must be 0 or more.", field="last_event_id")
+    return after
+
+
+class PromptingController(Controller):
+    path = "/api/v1/sessions/{runner_id:str}"
+    tags = ["Prompting"]
+    dependencies = {"task_queue": Provide(provide_task_queue, sync_to_thread=False)}
+
+    @post(
+        "/prompt",
+        status_code=200,
+        summary="Send a prompt to every endpoint of the session",
+        responses={
+            202: ResponseSpec(
+                data_container=BatchOut,
+                description="Not all answers in yet: the batch and what has landed so far.",
+            )
+        },
+    )
+    async def prompt(
+        self,
+        runner_id: RunnerId,
+        data: JSONBody[PromptCreate],
+        workspace: Workspace,
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+        task_queue: NamedDependency[TaskQueue],
+        wait: Wait = True,
+    ) -> Response[PromptInfo | BatchOut]:
+        result = await api_send_prompt(
+            runner_id,
+            data.user_prompt,
+            data.history_length,
+            enqueue=task_queue.enqueue,
+            wait_s=settings.prompt_wait_s if wait else 0.0,
+            workspace=workspace,
+            created_by=principal.user,
+        )
+        if result.finished:
+            return Response(PromptInfo.model_validate(result.prompt_info()))
+        return Response(BatchOut.model_validate(result.model_dump()), status_code=202)
+
+    @get("/batches/{batch_id:str}", summary="A batch: its status and what has landed")
+    async def get_batch(
+        self, runner_id: RunnerId, batch_id: FromPath[str], workspace: Workspace
+    ) -> BatchOut:
+        result = await get_batch(runner_id, batch_id, workspace=workspace)
+        return BatchOut.model_validate(result.model_dump())
+
+    @post("/cancel", status_code=200, summary="Stop the session's unfinished prompts")
+    async def cancel(self, runner_id: RunnerId, workspace: Workspace) -> Cancelled:
+        return Cancelled(cancelled=await cancel_prompts(runner_id, workspace=workspace))
+
+    @get(
+        "/events",
+        summary="Server-Sent Events: each chat record as it lands and each batch status",
+        description="Every event has an id; reconnect with Last-Event-ID (or ?last_event_id=) "
+        "to resume. Also takes the API key as ?access_token= (EventSource cannot send headers).",
+    )
+    async def events(
+        self,
+        request: Request,
+        runner_id: RunnerId,
+        workspace: Workspace,
+        existing_session: ExistingSession,
+        last_event_id: LastEventId = None,
+        follow: Follow = True,
+    ) -> ServerSentEvent:
+        after = _resume_after(request, last_event_id)
+
+        async def messages() -> AsyncIterator[ServerSentEventMessage]:
+            async for event in follow_events(
+                runner_id, after=after, workspace=workspace, heartbeat_s=HEARTBEAT_S,
+                follow=follow,
+            ):
+                if event is None:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                else:
+                    yield ServerSentEventMessage(
+                        id=event.seq,
+                        event=event.name,
+                        data=json.dumps(event.data, separators=(",", ":")),
+                        retry=RETRY_MS,
+                    )
+
+        return ServerSentEvent(messages(), headers={"X-Accel-Buffering": "no"})

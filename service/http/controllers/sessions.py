@@ -1,0 +1,142 @@
+"""Sessions: Moonshot's web API routes, plus the Session API functions those do not reach."""
+
+from litestar import Controller, Response, delete, get, post, put
+from litestar.enums import MediaType
+from litestar.params import FromPath, JSONBody
+from litestar.response import Stream
+
+from service.api import (
+    api_get_all_session_names,
+    api_get_available_session_info,
+    api_load_session,
+    api_update_cs_num_of_prev_prompts,
+)
+from service.api.runners import delete_runner
+from service.api.session_views import (
+    create_session_view,
+    get_session_view,
+    list_session_summaries,
+    read_chat_page,
+    session_chat_streams,
+)
+from service.http.controllers.session_edits import SessionEditRoutes, etag
+from service.http.deps import ExistingSession, Workspace
+from service.http.params import Cursor, IncludeHistory, Limit, Offset, RunnerId
+from service.http.schemas import (
+    AvailableSessions,
+    ChatPageOut,
+    PrevPromptsCount,
+    SessionCreate,
+    SessionInfo,
+    SessionMetadataOut,
+    SessionResponse,
+    Success,
+)
+from service.http.streaming import chat_streams_json
+
+
+class SessionController(SessionEditRoutes, Controller):
+    path = "/api/v1/sessions"
+    tags = ["Sessions"]
+
+    @get("/", summary="All sessions, newest first, each with its runner's description")
+    async def list_sessions(
+        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
+    ) -> list[SessionMetadataOut]:
+        summaries = await list_session_summaries(workspace=workspace, limit=limit, offset=offset)
+        return [SessionMetadataOut.model_validate(summary) for summary in summaries]
+
+    @get("/name", summary="Ids of all sessions, newest first")
+    async def list_session_names(
+        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
+    ) -> list[str]:
+        return await api_get_all_session_names(workspace=workspace, limit=limit, offset=offset)
+
+    @get("/available", summary="Session ids and their metadata (api_get_available_session_info)")
+    async def available_sessions(
+        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
+    ) -> AvailableSessions:
+        session_ids, sessions = await api_get_available_session_info(
+            workspace=workspace, limit=limit, offset=offset
+        )
+        return AvailableSessions(
+            session_ids=session_ids,
+            sessions=[SessionInfo.model_validate(session) for session in sessions],
+        )
+
+    @post("/", status_code=200, summary="Create a runner and its session")
+    async def create_session(
+        self, data: JSONBody[SessionCreate], workspace: Workspace
+    ) -> SessionResponse:
+        view = await create_session_view(
+            data.name, data.description or "", data.endpoints, data.runner_args(),
+            workspace=workspace,
+        )
+        return SessionResponse.model_validate(view.model_dump())
+
+    @get("/{runner_id:str}", summary="A session, with all its chats if include_history")
+    async def get_session(
+        self, runner_id: RunnerId, workspace: Workspace, include_history: IncludeHistory = False
+    ) -> Response[SessionResponse]:
+        # The ETag comes from the same read as the body, so it names exactly what was shown.
+        view = await get_session_view(
+            runner_id, include_history=include_history, workspace=workspace
+        )
+        return Response(
+            SessionResponse.model_validate(view.model_dump()), headers={"ETag": etag(view.revision)}
+        )
+
+    @delete("/{runner_id:str}", status_code=200, summary="Delete a session, its chats and runner")
+    async def delete_session(self, runner_id: RunnerId, workspace: Workspace) -> Success:
+        await delete_runner(runner_id, workspace=workspace)
+        return Success()
+
+    @get("/{runner_id:str}/close", summary="Moonshot's close: nothing stays open here")
+    async def close_session(self, existing_session: ExistingSession) -> Success:
+        return Success()
+
+    @get("/{runner_id:str}/info", summary="The session's metadata (api_load_session)")
+    async def session_info(
+        self, runner_id: RunnerId, workspace: Workspace, existing_session: ExistingSession
+    ) -> SessionInfo:
+        return SessionInfo.model_validate(await api_load_session(runner_id, workspace=workspace))
+
+    @get(
+        "/{runner_id:str}/chats",
+        media_type=MediaType.JSON,
+        summary="All chats of a session, {endpoint: [record, ...]}, streamed",
+    )
+    async def all_chats(self, runner_id: RunnerId, workspace: Workspace) -> Stream:
+        streams = await session_chat_streams(runner_id, workspace=workspace)
+        return Stream(chat_streams_json(streams), media_type=MediaType.JSON)
+
+    @get("/{runner_id:str}/chats/{endpoint:str}", summary="One endpoint's chats, page by page")
+    async def chat_page(
+        self,
+        runner_id: RunnerId,
+        endpoint: FromPath[str],
+        workspace: Workspace,
+        limit: Limit = None,
+        cursor: Cursor = 0,
+    ) -> ChatPageOut:
+        page = await read_chat_page(
+            runner_id, endpoint, after=cursor, limit=limit, workspace=workspace
+        )
+        return ChatPageOut.model_validate(page.model_dump())
+
+    @get("/{runner_id:str}/cs-num-of-prev-prompts", summary="Number of previous prompts")
+    async def get_prev_prompts_count(self, existing_session: ExistingSession) -> PrevPromptsCount:
+        return PrevPromptsCount(cs_num_of_prev_prompts=existing_session.cs_num_of_prev_prompts)
+
+    @put("/{runner_id:str}/cs-num-of-prev-prompts", summary="Set the number of previous prompts")
+    async def set_prev_prompts_count(
+        self,
+        runner_id: RunnerId,
+        data: JSONBody[PrevPromptsCount],
+        workspace: Workspace,
+        existing_session: ExistingSession,
+    ) -> Success:
+        await api_update_cs_num_of_prev_prompts(
+            runner_id, data.cs_num_of_prev_prompts, workspace=workspace
+        )
+        return Success()

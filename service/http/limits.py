@@ -1,0 +1,84 @@
+"""Per-key request rate limit: a moving window in memory, or in Redis when processes share it."""
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from litestar.enums import ScopeType
+from litestar.exceptions import ServiceUnavailableException, TooManyRequestsException
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio import ConnectionPool
+
+from service.api.accounts import Principal
+from service.settings import Settings
+
+KEY_PREFIX = "sparring-rate-limit"
+
+
+class RequestRateLimit(ASGIMiddleware):
+    """Counts each request against its API key (or user, when it came without one).
+
+    Runs after authentication; public routes carry no principal and are not counted.
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, storage: Storage, per_minute: int) -> None:
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.item = RateLimitItemPerMinute(per_minute)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        principal = scope.get("auth")
+        if isinstance(principal, Principal):
+            await self._count(_identity(principal))
+        await next_app(scope, receive, send)
+
+    async def _count(self, identity: str) -> None:
+        try:
+            if await self.limiter.hit(self.item, identity):
+                return
+            stats = await self.limiter.get_window_stats(self.item, identity)
+        except StorageError as error:
+            raise ServiceUnavailableException("The rate limit store does not answer.") from error
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise TooManyRequestsException(
+            f"More than {self.item.amount} requests in a minute; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def _identity(principal: Principal) -> str:
+    return f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user}"
+
+
+def rate_limit_storage(settings: Settings) -> tuple[Storage, Callable[[], Awaitable[None]]]:
+    """The store of counts, and how to release it when the app stops.
+
+    The Redis pool connects on first use, so building this opens no connection.
+    """
+    if settings.redis_url is None:
+        storage = MemoryStorage()
+
+        async def forget() -> None:
+            await storage.reset()
+
+        return storage, forget
+    url = settings.redis_url.get_secret_value()
+    pool = ConnectionPool.from_url(url)
+    storage = RedisStorage(
+        f"async+{url}",
+        implementation="redispy",
+        key_prefix=KEY_PREFIX,
+        wrap_exceptions=True,
+        connection_pool=pool,
+    )
+
+    async def disconnect() -> None:
+        await pool.aclose()
+
+    return storage, disconnect

@@ -1,0 +1,170 @@
+"""Request and response bodies of the HTTP API, in Moonshot 0.7.6 web API shapes."""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The largest integer MongoDB stores; a bigger one would fail in the driver, not as bad input.
+MAX_INT64 = 2**63 - 1
+
+EndpointId = Annotated[str, Field(min_length=1, max_length=256)]
+# Registry names appear in URL paths (PUT .../prompt-template/{name}), so they stay path-safe.
+RegistryName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+class SessionCreate(BaseModel):
+    """Body of `POST /api/v1/sessions`, Moonshot's `SessionCreateDTO`."""
+
+    name: str = Field(min_length=3, max_length=256)
+    description: str | None = Field(default="", max_length=1000)
+    endpoints: list[EndpointId] = Field(min_length=1)
+    context_strategy: str = ""
+    prompt_template: str = ""
+    attack_module: str = ""
+    metric: str = ""
+    system_prompt: str = ""
+    cs_num_of_prev_prompts: int = Field(default=5, ge=0, le=MAX_INT64)
+
+    def runner_args(self) -> dict[str, Any]:
+        """The Session API's `runner_args`; it reads the metric from `metric_id`."""
+        return {
+            "context_strategy": self.context_strategy,
+            "prompt_template": self.prompt_template,
+            "cs_num_of_prev_prompts": self.cs_num_of_prev_prompts,
+            "attack_module": self.attack_module,
+            "metric_id": self.metric,
+            "system_prompt": self.system_prompt,
+        }
+
+
+class SystemPromptUpdate(BaseModel):
+    system_prompt: str
+
+
+class PrevPromptsCount(BaseModel):
+    """Body and answer of `/api/v1/sessions/{runner_id}/cs-num-of-prev-prompts`."""
+
+    cs_num_of_prev_prompts: int = Field(ge=0, le=MAX_INT64)
+
+
+class SessionInfo(BaseModel):
+    """Moonshot's session metadata dict, as `api_load_session` returns it."""
+
+    session_id: str
+    endpoints: list[str]
+    created_epoch: str
+    created_datetime: str
+    prompt_template: str = ""
+    context_strategy: str = ""
+    cs_num_of_prev_prompts: int = 5
+    attack_module: str = ""
+    metric: str = ""
+    system_prompt: str = ""
+
+
+class SessionMetadataOut(BaseModel):
+    """Moonshot's `SessionMetadataModel`: the metadata plus the runner's description."""
+
+    session_id: str
+    description: str = ""
+    endpoints: list[str]
+    created_epoch: str
+    created_datetime: str
+    prompt_template: str = ""
+    context_strategy: str = ""
+    cs_num_of_prev_prompts: int = 5
+    attack_module: str = ""
+    metric: str = ""
+    system_prompt: str = ""
+
+
+class ChatRecordOut(BaseModel):
+    """Moonshot's chat record over HTTP (`duration` is text there), plus its `chat_record_id`."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    chat_record_id: int
+    conn_id: str
+    context_strategy: str = ""
+    prompt_template: str = ""
+    attack_module: str = ""
+    metric: str = ""
+    prompt: str
+    prepared_prompt: str
+    system_prompt: str = ""
+    predicted_result: str = ""
+    duration: str
+    prompt_time: str
+
+
+class SessionResponse(BaseModel):
+    """Moonshot's `SessionResponseModel`."""
+
+    session_name: str
+    session_description: str
+    session: SessionMetadataOut
+    chat_records: dict[str, list[ChatRecordOut]] | None = None
+
+
+class ChatPageOut(BaseModel):
+    endpoint: str
+    records: list[ChatRecordOut]
+    next_cursor: int | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last one."
+    )
+
+
+class AvailableSessions(BaseModel):
+    """`api_get_available_session_info`'s pair of lists, in the same order."""
+
+    session_ids: list[str]
+    sessions: list[SessionInfo]
+
+
+class Success(BaseModel):
+    success: bool = True
+
+
+class RunnerOut(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    endpoints: list[str] = Field(default_factory=list)
+
+
+class PromptTemplateCreate(BaseModel):
+    name: RegistryName
+    description: str = Field(default="", max_length=1000)
+    template: str = Field(min_length=1)
+
+
+class PromptTemplateOut(BaseModel):
+    """Moonshot's `PromptTemplate` response model."""
+
+    name: str
+    description: str
+    template: str
+
+
+class ContextStrategyOut(BaseModel):
+    """A context strategy's metadata, as Moonshot's modules describe themselves."""
+
+    id: str
+    name: str
+    description: str
+
+
+class ModuleMetadataOut(BaseModel):
+    """An attack module's or metric's metadata, as Moonshot's modules describe themselves."""
+
+    id: str
+    name: str
+    description: str
+    endpoints: list[str] = Field(default_factory=list)
+    configurations: dict[str, Any] = Field(default_factory=dict)
+
+
+class Status(BaseModel):
+    status: str

@@ -1,0 +1,20 @@
+"""How a failed prompt is written down: a chat record whose answer names the cause."""
+
+from datetime import datetime
+from typing import Any
+
+# Starts the `predicted_result` of a record whose endpoint gave no answer.
+ERROR_PREFIX = "[error] "
+
+
+def error_result(cause: str) -> str:
+    return f"{ERROR_PREFIX}{cause}"
+
+
+def is_error_record(record: dict[str, Any]) -> bool:
+    return str(record.get("predicted_result", "")).startswith(ERROR_PREFIX)
+
+
+def prompt_time() -> str:
+    """Now, as Moonshot writes a record's `prompt_time` (`str(datetime.now())`)."""
+    return str(datetime.now())

@@ -1,0 +1,72 @@
+"""`sparring worker`: a process that runs prompt tasks from the Redis stream."""
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from service.settings import Settings
+
+log = logging.getLogger("service.workers")
+
+NEEDS_REDIS = (
+    "sparring worker needs SPARRING_REDIS_URL: without Redis, `sparring serve` runs prompts "
+    "in its own process and no worker is needed."
+)
+
+
+async def serve_worker(settings: Settings) -> None:
+    """Run prompt tasks until SIGTERM or SIGINT; a task cut short is run again by another."""
+    # Imported here, so that registering the command keeps `sparring --help` light.
+    from taskiq import AcknowledgeType
+    from taskiq.api import run_receiver_task
+
+    from service.workers.broker import build_broker
+
+    broker = build_broker(settings)
+    broker.is_worker_process = True
+    await broker.startup()
+    receiver = asyncio.create_task(
+        run_receiver_task(
+            broker,
+            max_async_tasks=settings.worker_max_tasks,
+            max_prefetch=0,
+            run_startup=False,
+            # Acknowledged once it ran: a task of a worker that dies stays pending, for another.
+            ack_time=AcknowledgeType.WHEN_EXECUTED,
+        )
+    )
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, receiver.cancel)
+    log.info(
+        "Worker running prompt tasks from Redis stream %r (up to %d at once).",
+        settings.task_queue,
+        settings.worker_max_tasks,
+    )
+    try:
+        await receiver
+    except asyncio.CancelledError:
+        log.info("Worker stopping.")
+    finally:
+        await broker.shutdown()
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    # Imported here: service.cli imports this module to register the command.
+    from service.cli import configure_logging, load_settings
+
+    settings = load_settings()
+    if settings.redis_url is None:
+        raise SystemExit(NEEDS_REDIS)
+    configure_logging(settings)
+    asyncio.run(serve_worker(settings))
+    return 0
+
+
+def add_worker_command(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    parser = subparsers.add_parser(
+        "worker",
+        help="Run prompt tasks from Redis (SPARRING_REDIS_URL); start as many as you like.",
+    )
+    parser.set_defaults(handler=run_worker)

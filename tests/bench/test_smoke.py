@@ -1,0 +1,144 @@
+"""`python -m bench` at tiny sizes, Sparring only: every output file is written with its fields.
+
+Timings are never asserted here; speed goals live in the benchmark's own table.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import plots
+from bench.cases.sessions import MEASURES
+from bench.plan import TINY
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 600
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SUMMARY_FIELDS = {
+    "ms": {"count", "median_ms", "p90_ms", "p99_ms"},
+    "req/s": {"per_s", "requests", "p50_ms", "p99_ms", "errors", "unfinished"},
+    "records/s": {"per_s", "records", "seconds"},
+    "users served": {"users", "served", "errors", "error_kinds", "read_back", "p50_ms"},
+}
+
+
+def run_bench(*arguments: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *arguments],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def results_dir(server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny Sparring-only run on the test server, shared by the tests of this module."""
+    root = tmp_path_factory.mktemp("bench")
+    completed = run_bench(
+        "--tiny", "--sparring-only", "--mongodb-uri", server_uri,
+        "--out", str(root / "results"), "--work-dir", str(root / "work"),
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return root / "results"
+
+
+@pytest.fixture(scope="module")
+def results(results_dir: Path) -> dict[str, Any]:
+    return json.loads((results_dir / "results.json").read_text())
+
+
+class TestResultsJson:
+    def test_describes_the_run_and_the_machine(self, results):
+        assert results["mode"] == "tiny"
+        assert results["moonshot"] is None
+        assert results["failed"] == []
+        assert results["database"].startswith(("SecantusDB", "MongoDB"))
+        machine = results["machine"]
+        assert machine["cores"] >= 1
+        assert machine["python"] == ".".join(map(str, sys.version_info[:3]))
+        assert {"cpu", "memory_gb", "os", "load_average", "packages"} <= set(machine)
+
+    def test_every_session_call_is_timed_at_every_level(self, results):
+        keys = {figure["key"] for figure in results["figures"]}
+        expected = {
+            f"sessions.{name}.N={level}" for level in TINY.session_levels for name in MEASURES
+        }
+        assert expected <= keys
+
+    def test_every_case_contributes_figures(self, results):
+        cases = {figure["case"] for figure in results["figures"]}
+        assert cases == {"sessions", "chats", "appends", "http", "users", "fanout"}
+
+    def test_every_user_is_served_and_read_back(self, results):
+        (users,) = [figure for figure in results["figures"] if figure["case"] == "users"]
+        outcome = users["sparring"]
+        assert outcome["users"] == TINY.users
+        assert outcome["served"] == outcome["read_back"] == TINY.users
+        assert outcome["errors"] == 0 and outcome["error_kinds"] == {}
+
+    def test_each_figure_carries_the_fields_of_its_unit(self, results):
+        for figure in results["figures"]:
+            assert SUMMARY_FIELDS[figure["unit"]] <= set(figure["sparring"]), figure["key"]
+            # Sparring only: no Moonshot side, so no advantage to report.
+            assert figure["moonshot"] is None and figure["advantage"] is None, figure["key"]
+
+    def test_http_figures_count_requests_and_errors(self, results):
+        http = [figure for figure in results["figures"] if figure["case"] == "http"]
+        assert {figure["key"].split(".")[1] for figure in http} == {
+            "list_sessions", "get_session"
+        }
+        for figure in http:
+            assert figure["sparring"]["requests"] > 0
+            assert figure["sparring"]["errors"] == 0, figure["sparring"]["error_kinds"]
+
+    def test_the_fill_series_spans_the_fill(self, results):
+        windows = results["series"]["fill"]
+        assert windows[0]["mode"] == "single" and windows[-1]["mode"] == "single"
+        assert windows[-1]["stored"] == TINY.fill_records
+        assert [window["stored"] for window in windows] == sorted(
+            window["stored"] for window in windows
+        )
+
+    def test_targets_needing_moonshot_are_not_judged(self, results):
+        checks = {check["target"]: check for check in results["targets"]}
+        moonshot_bound = [text for text in checks if "Moonshot" in text or "faster" in text]
+        assert moonshot_bound
+        for text in moonshot_bound:
+            assert checks[text]["met"] is None, text
+
+
+class TestMarkdownTable:
+    def test_has_one_row_per_figure_and_one_per_target(self, results_dir, results):
+        table = (results_dir / "results.md").read_text()
+        rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+        headers = 2
+        assert len(rows) == len(results["figures"]) + len(results["targets"]) + headers
+        assert "| case | measure | size | Sparring | Moonshot | advantage |" in table
+
+
+class TestPlots:
+    @pytest.mark.parametrize("name", ["cost_per_call.png", "append_rate.png"])
+    def test_writes_png_files(self, results_dir, name):
+        assert (results_dir / name).read_bytes()[:8] == PNG_MAGIC
+
+    def test_says_how_to_get_plots_without_matplotlib(self, tmp_path, monkeypatch):
+        # None in sys.modules makes `import matplotlib` fail, as without the bench extra.
+        monkeypatch.setitem(sys.modules, "matplotlib", None)
+        with pytest.raises(plots.PlotsUnavailable, match=r"pip install -e '\.\[bench\]'"):
+            plots.cost_per_call({"levels": []}, tmp_path / "cost.png")
+        assert not (tmp_path / "cost.png").exists()
+
+
+class TestCommandLine:
+    def test_an_unknown_case_is_refused_naming_it(self):
+        completed = run_bench("--cases", "sessions,nope", timeout=60)
+        assert completed.returncode == 2
+        assert "unknown cases: nope" in completed.stderr
+
+    def test_full_and_tiny_together_are_refused(self):
+        completed = run_bench("--full", "--tiny", timeout=60)
+        assert completed.returncode == 2
+        assert "--tiny" in completed.stderr and "--full" in completed.stderr

@@ -1,0 +1,208 @@
+"""The error table: every domain error and every Litestar error answers its status and body."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+import pytest
+from litestar import Litestar, get, post
+from litestar.exceptions import InternalServerException, NotAuthorizedException
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from pydantic import BaseModel, Field, validate_call
+
+from service.api.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NoDatabase,
+    NotFound,
+    RejectedArgument,
+    SparringError,
+    Stale,
+    Unauthenticated,
+)
+from service.http.errors import DOMAIN_STATUS, INTERNAL_ERROR, exception_handlers
+
+RAISED = {
+    "not-found": NotFound("Session x does not exist."),
+    "conflict": Conflict("Runner x already exists."),
+    "stale": Stale("The session changed."),
+    "forbidden": Forbidden("Viewers may not change sessions."),
+    "unauthenticated": Unauthenticated("No API key."),
+    "no-database": NoDatabase("No database instance provided."),
+    "invalid": InvalidInput("limit must be at least 1.", field="limit"),
+    "invalid-without-field": InvalidInput("Something is off."),
+    "rejected": RejectedArgument("[Session] Metric m does not exist.", field="metric"),
+    "sparring": SparringError("An error nobody mapped."),
+    "bug": KeyError("a bug"),
+    "http-500": InternalServerException("stream consumed"),
+    "http-401": NotAuthorizedException("Who are you?", headers={"WWW-Authenticate": "Bearer"}),
+}
+
+
+class Body(BaseModel):
+    name: str = Field(min_length=3)
+    count: int = Field(default=1, ge=0)
+
+
+@validate_call
+def typed(count: int) -> int:
+    return count
+
+
+@get("/raise/{kind:str}")
+async def raise_error(kind: FromPath[str]) -> None:
+    raise RAISED[kind]
+
+
+@get("/typed")
+async def call_typed() -> int:
+    return typed("seven")  # type: ignore[arg-type]
+
+
+@post("/body", status_code=200)
+async def take_body(data: JSONBody[Body]) -> Body:
+    return data
+
+
+@get("/query")
+async def take_query(
+    limit: Annotated[int | None, QueryParameter(ge=1)] = None, flag: FromQuery[bool] = False
+) -> dict[str, object]:
+    return {"limit": limit, "flag": flag}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = Litestar(
+        [raise_error, call_typed, take_body, take_query],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=1024,
+        logging_config=None,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+class TestDomainErrors:
+    @pytest.mark.parametrize(
+        ("kind", "status"),
+        [
+            ("not-found", 404),
+            ("conflict", 409),
+            ("stale", 412),
+            ("forbidden", 403),
+            ("unauthenticated", 401),
+            ("no-database", 503),
+        ],
+    )
+    async def test_each_maps_to_its_status_with_a_detail(self, client, kind, status):
+        response = await client.get(f"/raise/{kind}")
+        assert response.status_code == status
+        assert response.json() == {"detail": str(RAISED[kind])}
+
+    def test_every_domain_error_class_is_in_the_table(self):
+        expected = {NotFound, Conflict, Stale, Forbidden, Unauthenticated, NoDatabase, InvalidInput}
+        assert expected <= set(DOMAIN_STATUS)
+
+    async def test_invalid_input_is_a_validation_error_naming_the_field(self, client):
+        response = await client.get("/raise/invalid")
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": [
+                {
+                    "loc": ["limit"],
+                    "msg": "limit must be at least 1.",
+                    "type": "value_error",
+                    "input": None,
+                }
+            ]
+        }
+
+    async def test_invalid_input_without_a_field(self, client):
+        response = await client.get("/raise/invalid-without-field")
+        assert response.status_code == 422
+        assert response.json()["error"][0]["loc"] == []
+
+    async def test_a_rejected_argument_follows_invalid_input(self, client):
+        response = await client.get("/raise/rejected")
+        assert response.status_code == 422
+        (error,) = response.json()["error"]
+        assert (error["loc"], error["msg"]) == (["metric"], "[Session] Metric m does not exist.")
+
+    async def test_a_pydantic_error_from_a_domain_function_is_422(self, client):
+        response = await client.get("/typed")
+        assert response.status_code == 422
+        (error,) = response.json()["error"]
+        # validate_call names a positional argument by its index.
+        assert error["loc"] == [0]
+        assert error["type"] == "int_parsing"
+        assert error["input"] == "seven"
+        assert "url" not in error
+
+
+class TestUnexpectedErrors:
+    @pytest.mark.parametrize("kind", ["bug", "sparring", "http-500"])
+    async def test_are_500_without_internals(self, client, kind, caplog):
+        response = await client.get(f"/raise/{kind}")
+        assert response.status_code == 500
+        assert response.json() == {"detail": INTERNAL_ERROR}
+        assert any(record.exc_info for record in caplog.records)
+
+
+class TestLitestarErrors:
+    async def test_body_errors_in_moonshots_shape(self, client):
+        response = await client.post("/body", json={"name": "ab", "count": "x"})
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": [
+                {
+                    "loc": ["body", "name"],
+                    "msg": "String should have at least 3 characters",
+                    "type": "string_too_short",
+                    "input": "ab",
+                },
+                {
+                    "loc": ["body", "count"],
+                    "msg": "Input should be a valid integer, unable to parse string as an integer",
+                    "type": "int_parsing",
+                    "input": "x",
+                },
+            ]
+        }
+
+    async def test_query_errors_name_the_parameter_and_input(self, client):
+        response = await client.get("/query", params={"limit": 0, "flag": "maybe"})
+        assert response.status_code == 422
+        errors = response.json()["error"]
+        assert [(error["loc"], error["input"]) for error in errors] == [
+            (["query", "limit"], "0"),
+            (["query", "flag"], "maybe"),
+        ]
+        assert all(error["msg"] for error in errors)
+
+    async def test_malformed_json_is_400(self, client):
+        response = await client.post(
+            "/body", content=b"{nope", headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("The request body is not valid JSON: ")
+
+    async def test_a_body_over_the_limit_is_413(self, client):
+        response = await client.post("/body", json={"name": "x" * 2000})
+        assert response.status_code == 413
+        assert response.json() == {"detail": "Request Entity Too Large"}
+
+    async def test_no_route_is_404_and_a_wrong_method_405(self, client):
+        missing = await client.get("/nowhere")
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+        wrong = await client.delete("/body")
+        assert wrong.status_code == 405
+        assert wrong.json() == {"detail": "Method Not Allowed"}
+
+    async def test_http_errors_keep_their_headers(self, client):
+        response = await client.get("/raise/http-401")
+        assert response.status_code == 401
+        assert response.json() == {"detail": "Who are you?"}
+        assert response.headers["www-authenticate"] == "Bearer"

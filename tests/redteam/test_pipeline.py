@@ -1,0 +1,90 @@
+"""The prompt pipeline: context, sandboxed template, system prompt, call, a complete record."""
+
+import pytest
+
+from models import ChatRecord
+from service.api import append_chat_record, reserve_chat_record_ids
+from service.connectors.base import ConnectorError
+from service.redteam.pipeline import PromptSettings, prepare_prompt, run_pipeline
+from service.redteam.records import ERROR_PREFIX, is_error_record
+from tests.factories import create_session, make_chat_record
+
+CONTRACT_FIELDS = set(ChatRecord.model_fields)
+ESCAPES = [
+    "{{ prompt.__class__.__mro__[1].__subclasses__() }}",
+    "{{ ''.__class__.__base__.__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{{ prompt.__init__.__globals__ }}",
+    "{% for c in [].__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}{{ prompt }}",
+    "{{ self._TemplateReference__context }}{{ prompt }}",
+    "{{ '{0.__class__.__mro__}'.format(prompt) }}",
+]
+
+
+class Calls:
+    def __init__(self, answer: str = "ok", error: str = "") -> None:
+        self.seen: list[tuple[str, str]] = []
+        self.answer, self.error = answer, error
+
+    async def __call__(self, prepared: str, system_prompt: str) -> str:
+        self.seen.append((prepared, system_prompt))
+        if self.error:
+            raise ConnectorError(self.error)
+        return self.answer
+
+
+async def test_builds_a_record_with_every_contract_field(db):
+    runner_id = await create_session(endpoints=["echo-a"])
+    settings = PromptSettings(
+        prompt_template="answer-template", template_source="{{ prompt }}\nAnswer:",
+        system_prompt="Be terse.", attack_module="sample_attack_module", metric="exactstrmatch",
+    )
+    call = Calls("42")
+    record = await run_pipeline(7, "What is 6x7?", settings, runner_id, "echo-a", call,
+                                workspace="default")
+    assert set(record.model_dump()) == CONTRACT_FIELDS
+    assert call.seen == [("What is 6x7?\nAnswer:", "Be terse.")]
+    assert record.chat_record_id == 7 and record.conn_id == "echo-a"
+    assert record.prompt == "What is 6x7?"
+    assert record.prepared_prompt == "What is 6x7?\nAnswer:"
+    assert record.predicted_result == "42"
+    assert (record.prompt_template, record.system_prompt) == ("answer-template", "Be terse.")
+    assert (record.attack_module, record.metric) == ("sample_attack_module", "exactstrmatch")
+    assert float(record.duration) >= 0 and record.prompt_time[:2] == "20"
+
+
+async def test_context_goes_inside_the_template_as_moonshot_does(db):
+    runner_id = await create_session(endpoints=["echo-a"])
+    (first,) = await reserve_chat_record_ids(runner_id, "echo-a", 1)
+    await append_chat_record(runner_id, "echo-a", make_chat_record(first, "echo-a"))
+    settings = PromptSettings(
+        template_source="Q: {{ prompt }}", context_strategy="add_previous_prompt",
+        cs_num_of_prev_prompts=5,
+    )
+    prepared = await prepare_prompt("New?", settings, runner_id, "echo-a", workspace="default")
+    assert prepared == "Q: prompt 1\nanswer 1\n\nNew?"
+
+
+async def test_an_endpoint_failure_is_a_record_naming_the_cause(db):
+    runner_id = await create_session(endpoints=["echo-a"])
+    record = await run_pipeline(
+        1, "Hi", PromptSettings(), runner_id, "echo-a", Calls(error="answered HTTP 500"),
+        workspace="default",
+    )
+    assert record.predicted_result == f"{ERROR_PREFIX}endpoint echo-a: answered HTTP 500"
+    assert is_error_record(record.model_dump())
+    assert record.prepared_prompt == "Hi"
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+async def test_sandbox_escapes_fail_cleanly_without_calling_the_endpoint(db, template):
+    runner_id = await create_session(endpoints=["echo-a"])
+    call = Calls()
+    record = await run_pipeline(
+        1, "Hi", PromptSettings(prompt_template="evil", template_source=template), runner_id,
+        "echo-a", call, workspace="default",
+    )
+    assert call.seen == []
+    assert record.predicted_result.startswith(f"{ERROR_PREFIX}prompt template evil:")
+    assert "uid=" not in record.predicted_result and "<class" not in record.predicted_result
+    assert record.prepared_prompt == ""

@@ -1,0 +1,209 @@
+"""The `sparring` command: its parser, what it logs, and `sparring serve` really serving."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from pymongo import MongoClient
+
+from service.cli import build_parser, describe_database, load_settings, run_serve
+from service.embedded import free_loopback_port
+from service.settings import Settings
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+READY_DEADLINE_S = 90.0
+STOP_DEADLINE_S = 30.0
+# uvicorn shuts down gracefully on SIGTERM, then re-raises the signal it caught.
+STOPPED_CLEANLY = (0, -signal.SIGTERM)
+
+
+class TestParser:
+    def test_serve_with_overrides(self):
+        args = build_parser().parse_args(["serve", "--host", "127.0.0.2", "--port", "9001"])
+        assert (args.command, args.host, args.port) == ("serve", "127.0.0.2", 9001)
+        assert args.handler is run_serve
+
+    def test_serve_defaults_come_from_settings(self):
+        args = build_parser().parse_args(["serve"])
+        assert (args.host, args.port) == (None, None)
+
+    @pytest.mark.parametrize("argv", [[], ["nonsense"], ["serve", "--port", "eighty"]])
+    def test_bad_command_lines_exit_with_usage(self, argv, capsys):
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args(argv)
+        assert exit_info.value.code == 2
+        assert "usage: sparring" in capsys.readouterr().err
+
+
+class TestLoadSettings:
+    def test_command_line_overrides_win(self):
+        settings = load_settings(host="127.0.0.3", port=8123)
+        assert (settings.host, settings.port) == ("127.0.0.3", 8123)
+
+    def test_invalid_settings_exit_naming_the_setting(self):
+        with pytest.raises(SystemExit) as exit_info:
+            load_settings(port=70000)
+        message = str(exit_info.value.code)
+        assert message.startswith("sparring: invalid settings:")
+        assert "port" in message
+
+
+class TestDescribeDatabase:
+    def test_a_uri_is_shown_without_credentials_or_options(self):
+        settings = Settings(
+            mongodb_uri=SecretStr(
+                "mongodb://admin:s3cret@db1:27017,db2:27017/"
+                "?replicaSet=rs0&tlsCertificateKeyFilePassword=p4ss"
+            ),
+            database="prod",
+        )
+        described = describe_database(settings)
+        assert described == "MongoDB at mongodb://db1:27017,db2:27017, database 'prod'"
+        assert "s3cret" not in described and "p4ss" not in described
+
+    def test_the_embedded_default_names_its_data_dir(self, tmp_path):
+        described = describe_database(Settings(data_dir=tmp_path / "here"))
+        assert described.startswith("the embedded database (SecantusDB)")
+        assert str(tmp_path / "here" / "db") in described
+
+
+class Service:
+    """`python -m service.cli serve` as a child process, on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.port = free_loopback_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**env, "SPARRING_HOST": "127.0.0.1", "SPARRING_PORT": str(self.port)}
+        self.cwd = cwd
+        self.log = cwd / f"serve-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "serve"],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                pytest.fail(f"sparring serve exited with {code}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            # A separate process gives no event to await; poll, within the deadline.
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"sparring serve was not ready in {READY_DEADLINE_S:.0f} s:\n{self.output()}")
+
+    def stop(self) -> int:
+        process, self.process = self.process, None
+        if process is None:
+            return 0
+        process.terminate()
+        try:
+            return process.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            pytest.fail(f"sparring serve did not stop on SIGTERM:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def service_env(**variables: str) -> dict[str, str]:
+    # The child gets this process's environment without any SPARRING_* setting of its own.
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("SPARRING_")}
+    # It runs in a temporary directory, and must import this checkout whether installed or not.
+    python_path = os.pathsep.join(filter(None, [str(REPOSITORY), inherited.get("PYTHONPATH")]))
+    return {**inherited, "PYTHONPATH": python_path, **variables}
+
+
+@pytest.fixture
+def running() -> Iterator[list[Service]]:
+    """Services a test started, stopped at its end whatever happens."""
+    services: list[Service] = []
+    yield services
+    for service in services:
+        service.stop()
+
+
+def create_and_restart(service: Service) -> dict:
+    endpoint = httpx.post(
+        f"{service.url}/api/v1/llm-endpoints",
+        json={"name": "echo-a", "connector_type": "echo"},
+        timeout=30,
+    )
+    assert endpoint.status_code == 200, endpoint.text
+    body = {"name": "Survivor", "description": "Outlives restarts.", "endpoints": ["echo-a"]}
+    created = httpx.post(f"{service.url}/api/v1/sessions", json=body, timeout=30)
+    assert created.status_code == 200, created.text
+    assert service.stop() in STOPPED_CLEANLY
+    assert service.output().count("Application shutdown complete.") == 1
+    service.start()
+    fetched = httpx.get(f"{service.url}/api/v1/sessions/survivor", timeout=30)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json() == created.json()
+    return fetched.json()
+
+
+class TestServe:
+    def test_serves_a_mongodb_uri_and_keeps_data_across_restarts(
+        self, server_uri, tmp_path, running
+    ):
+        database = f"sparring_cli_{uuid.uuid4().hex[:8]}"
+        service = Service(
+            service_env(
+                SPARRING_MONGODB_URI=server_uri,
+                SPARRING_DATABASE=database,
+                SPARRING_DATA_DIR=str(tmp_path / "data"),
+            ),
+            tmp_path,
+        )
+        running.append(service)
+        try:
+            service.start()
+            health = httpx.get(f"{service.url}/health", timeout=10)
+            assert health.json() == {"status": "ok"}
+            assert httpx.get(f"{service.url}/schema/openapi.json", timeout=10).status_code == 200
+            create_and_restart(service)
+            names = httpx.get(f"{service.url}/api/v1/sessions/name", timeout=10).json()
+            assert names == ["survivor"]
+        finally:
+            service.stop()
+            with MongoClient(server_uri) as client:
+                client.drop_database(database)
+        output = service.output()
+        assert f"Using MongoDB at mongodb://{server_uri.split('//')[1].split('/')[0]}" in output
+        assert "embedded" not in output
+
+    def test_the_embedded_default_starts_its_own_database_that_keeps_data(
+        self, tmp_path, running
+    ):
+        data_dir = tmp_path / "data"
+        service = Service(service_env(SPARRING_DATA_DIR=str(data_dir)), tmp_path)
+        running.append(service)
+        service.start()
+        create_and_restart(service)
+        assert service.stop() in STOPPED_CLEANLY
+        output = service.output()
+        assert "Using the embedded database (SecantusDB)" in output
+        assert "Started the embedded database (SecantusDB) on 127.0.0.1:" in output
+        assert "Stopped the embedded database." in output
+        assert (data_dir / "db").is_dir()

@@ -1,0 +1,81 @@
+"""The broker settings choose: in-process by default, a Redis stream that reclaims dead work."""
+
+import asyncio
+import uuid
+
+from redis.asyncio import Redis
+from taskiq import AckableMessage
+
+from service.settings import Settings
+from service.workers.broker import (
+    CONSUMER_GROUP,
+    LocalBroker,
+    ReclaimingStreamBroker,
+    build_broker,
+)
+from service.workers.tasks import RUN_PROMPT_TASK
+
+
+def test_in_process_without_redis(settings):
+    broker = build_broker(settings)
+    assert isinstance(broker, LocalBroker)
+    assert broker.find_task(RUN_PROMPT_TASK) is not None
+
+
+def test_a_redis_stream_with_a_consumer_group_when_redis_is_set(settings, redis_url):
+    broker = build_broker(
+        Settings(
+            **{**settings.model_dump(), "redis_url": redis_url, "worker_idle_timeout_s": 3,
+               "task_queue": "q1"}
+        )
+    )
+    assert isinstance(broker, ReclaimingStreamBroker)
+    assert (broker.queue_name, broker.consumer_group_name) == ("q1", CONSUMER_GROUP)
+    assert broker.idle_timeout == 3000 and broker.count == 1
+    assert broker.find_task(RUN_PROMPT_TASK) is not None
+
+
+async def test_a_task_left_by_a_dead_worker_is_claimed_with_no_new_work(redis_url):
+    queue = f"test-{uuid.uuid4().hex}"
+    broker = ReclaimingStreamBroker(
+        redis_url, queue_name=queue, consumer_group_name=CONSUMER_GROUP, idle_timeout=200,
+        reclaim_every_s=0.1, xread_block=100, xread_count=1, consumer_id="0",
+    )
+    await broker.startup()
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.xadd(queue, {b"data": b"left behind"})
+        # Another worker read it and died before acknowledging it.
+        taken = await redis.xreadgroup(CONSUMER_GROUP, "dead-worker", {queue: ">"}, count=1)
+        assert taken
+        listening = broker.listen()
+        async with asyncio.timeout(5):
+            message = await anext(listening)
+        assert isinstance(message, AckableMessage) and message.data == b"left behind"
+        await message.ack()
+        pending = await redis.xpending(queue, CONSUMER_GROUP)
+        assert pending["pending"] == 0
+        await listening.aclose()
+    finally:
+        await redis.aclose()
+        await broker.shutdown()
+
+
+async def test_local_broker_runs_concurrently_and_stops_what_runs(settings):
+    broker = LocalBroker(max_tasks=3)
+    started, release = [], asyncio.Event()
+
+    async def job(number: int) -> None:
+        started.append(number)
+        await release.wait()
+
+    task = broker.register_task(job, task_name="job")
+    await broker.startup()
+    for number in range(5):
+        await task.kiq(number)
+    while len(started) < 3:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    assert len(started) == 3
+    await broker.shutdown()
+    assert broker._tasks == set()
