@@ -103,4 +103,8 @@ class PromptTask(Document):
                 name="workspace_batch_endpoint",
                 unique=True,
             ),
+            # Deleting a session finds its tasks by this.
+            IndexModel(
+                [("workspace", ASCENDING), ("session_id", ASCENDING)], name="workspace_session"
+            ),
         ]

@@ -8,7 +8,16 @@ from pydantic import Field, validate_call
 from pymongo.errors import DuplicateKeyError
 from slugify import slugify
 
-from models import ChatBucket, ChatCounter, RegistryKind, Runner, Session
+from models import (
+    ChatBucket,
+    ChatCounter,
+    PromptBatch,
+    PromptTask,
+    RegistryKind,
+    Runner,
+    Session,
+    SessionEvent,
+)
 from models.keys import runner_key
 from service.api.chats import iter_chat_records
 from service.api.context import require_database, resolve_database
@@ -309,26 +318,25 @@ async def delete_session_data(
     session that can be deleted again, never chat buckets that belong to nothing.
     """
     scope = {"workspace": workspace, "session_id": runner_id}
+    # Prompt tasks hold copies of their chat records, so they go with the chats; the event
+    # counter stays, so event numbers of a re-created session keep growing.
+    chat_documents = (PromptTask, PromptBatch, SessionEvent, ChatBucket, ChatCounter)
     # Reads by indexed equality use the index; the deletes are then addressed by `_id`.
-    bucket_ids = [
-        document["_id"]
-        async for document in ChatBucket.get_pymongo_collection().find(scope, {"_id": 1})
-    ]
-    counter_ids = [
-        document["_id"]
-        async for document in ChatCounter.get_pymongo_collection().find(scope, {"_id": 1})
-    ]
+    doomed = {
+        document: [
+            found["_id"]
+            async for found in document.get_pymongo_collection().find(scope, {"_id": 1})
+        ]
+        for document in chat_documents
+    }
     key = runner_key(workspace, runner_id)
 
     async def delete_all(session: Any) -> None:
-        if bucket_ids:
-            await ChatBucket.get_pymongo_collection().delete_many(
-                {"_id": {"$in": bucket_ids}}, session=session
-            )
-        if counter_ids:
-            await ChatCounter.get_pymongo_collection().delete_many(
-                {"_id": {"$in": counter_ids}}, session=session
-            )
+        for document, ids in doomed.items():
+            if ids:
+                await document.get_pymongo_collection().delete_many(
+                    {"_id": {"$in": ids}}, session=session
+                )
         await Session.get_pymongo_collection().delete_one({"_id": key}, session=session)
         if with_runner:
             await Runner.get_pymongo_collection().delete_one({"_id": key}, session=session)

@@ -8,7 +8,10 @@ running it loses it.)
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -145,6 +148,8 @@ def build_broker(settings: Settings) -> AsyncBroker:
             # Take one task at a time: a task read is pending on this worker until it ran.
             xread_count=1,
             consumer_id="0",
+            # Named after the process, so the group's pending list shows who holds what.
+            consumer_name=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
         )
     register_tasks(broker)
 

@@ -7,7 +7,15 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from models import BatchStatus, ChatBucket, ChatRecord, PromptBatch, PromptTask, TaskStatus
+from models import (
+    BatchStatus,
+    ChatBucket,
+    ChatRecord,
+    PromptBatch,
+    PromptTask,
+    SessionEvent,
+    TaskStatus,
+)
 from service.api import api_get_all_chats_from_session
 from service.api.errors import InvalidInput, NotFound
 from service.api.prompting import (
@@ -278,9 +286,34 @@ class TestExactlyOnce:
         await queue.start()
         await queue.wait_idle()
         await queue.stop()
-        batch = await PromptBatch.get_pymongo_collection().find_one({"batch_id": batch_id})
-        assert batch["status"] == "cancelled"
+        # The batch went with its session, and nothing ran for it.
+        assert await PromptBatch.get_pymongo_collection().find_one({"batch_id": batch_id}) is None
         assert await ChatBucket.find_all().count() == 0
+
+    async def test_a_task_of_a_deleted_session_runs_nothing(self, db, settings):
+        await create_endpoint("Echo A")
+        runner_id = await create_session(endpoints=["echo-a"])
+        _, task_ids = await create_batch(runner_id, "Hi")
+        await delete_runner(runner_id)
+        queue = TaskQueue(settings)
+        await queue.start()
+        await queue.enqueue(task_ids)
+        await queue.wait_idle()
+        await queue.stop()
+        assert await PromptTask.find_all().count() == 0
+        assert await ChatBucket.find_all().count() == 0
+
+    async def test_deleting_a_session_removes_its_prompts_and_events(self, db, task_queue):
+        await create_endpoint("Echo A")
+        runner_id = await create_session(endpoints=["echo-a"])
+        kept = await create_session(endpoints=["echo-a"])
+        for session in (runner_id, kept):
+            result = await api_send_prompt(session, "Hi", enqueue=task_queue.enqueue, wait_s=30)
+            assert result.finished
+        await delete_runner(runner_id)
+        for document in (PromptBatch, PromptTask, SessionEvent):
+            assert await document.find(document.session_id == runner_id).count() == 0
+            assert await document.find(document.session_id == kept).count() >= 1
 
 
 class TestCancel:

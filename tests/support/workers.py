@@ -77,6 +77,19 @@ async def until(
         await asyncio.sleep(poll_s)
 
 
+async def pending_of_process(redis_url: str, queue: str, pid: int) -> int:
+    """Tasks read but not yet acknowledged by the worker process `pid` (all workers: pid 0)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        consumers = await redis.xinfo_consumers(queue, CONSUMER_GROUP)
+    finally:
+        await redis.aclose()
+    marker = f"-{pid}-".encode()
+    return sum(
+        consumer["pending"] for consumer in consumers if not pid or marker in consumer["name"]
+    )
+
+
 async def consumers_reading(redis_url: str, queue: str) -> int:
     """How many workers have started reading the stream (each joins the consumer group)."""
     redis = Redis.from_url(redis_url)
