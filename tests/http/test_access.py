@@ -30,7 +30,8 @@ OWN = "alpha"
 OTHER = "beta"
 # What exists only in the other workspace, and a name that exists nowhere, for comparing.
 THEIR_SESSION, GHOST_SESSION = "theirs", "ghost-run"
-THEIR_MEMBER, GHOST_MEMBER = "bea", "nobody"
+# Names with letters beyond a-f, so no random hex id in an answer can contain them.
+THEIR_MEMBER, GHOST_MEMBER = "quorra", "nobody"
 THEIR_ENDPOINT, GHOST_ENDPOINT = "their-endpoint", "ghost-endpoint"
 GHOST_KEY = "000000000000"
 
