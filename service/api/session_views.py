@@ -3,12 +3,12 @@
 from collections.abc import AsyncIterator
 from typing import Any
 
-from service.api.chats import iter_chat_records
-from service.api.endpoints import require_endpoints
-from service.api.errors import InvalidInput, NotFound
 from models import Session
 from models.keys import runner_key
+from service.api.chats import iter_chat_records
 from service.api.context import require_database
+from service.api.endpoints import require_endpoints
+from service.api.errors import InvalidInput, NotFound
 from service.api.runners import create_runner_with_session, require_session
 from service.api.schemas import DEFAULT_WORKSPACE, ChatPage, SessionView
 from service.api.session_edits import revision_of

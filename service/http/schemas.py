@@ -4,6 +4,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.schemas import SessionMetadata
+
 # The largest integer MongoDB stores; a bigger one would fail in the driver, not as bad input.
 MAX_INT64 = 2**63 - 1
 
@@ -49,35 +51,14 @@ class PrevPromptsCount(BaseModel):
     cs_num_of_prev_prompts: int = Field(ge=0, le=MAX_INT64)
 
 
-class SessionInfo(BaseModel):
+class SessionInfo(SessionMetadata):
     """Moonshot's session metadata dict, as `api_load_session` returns it."""
 
-    session_id: str
-    endpoints: list[str]
-    created_epoch: str
-    created_datetime: str
-    prompt_template: str = ""
-    context_strategy: str = ""
-    cs_num_of_prev_prompts: int = 5
-    attack_module: str = ""
-    metric: str = ""
-    system_prompt: str = ""
 
-
-class SessionMetadataOut(BaseModel):
+class SessionMetadataOut(SessionMetadata):
     """Moonshot's `SessionMetadataModel`: the metadata plus the runner's description."""
 
-    session_id: str
     description: str = ""
-    endpoints: list[str]
-    created_epoch: str
-    created_datetime: str
-    prompt_template: str = ""
-    context_strategy: str = ""
-    cs_num_of_prev_prompts: int = 5
-    attack_module: str = ""
-    metric: str = ""
-    system_prompt: str = ""
 
 
 class ChatRecordOut(BaseModel):

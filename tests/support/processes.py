@@ -61,14 +61,20 @@ def sparring_servers(count: int, settings: dict[str, str], log_dir: Path) -> Ite
             _wait_until_healthy(process, url, log_dir)
         yield urls
     finally:
-        for process in processes:
+        stop_processes(processes)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Ask each process to stop, all at once; kill whichever has not within 20 s."""
+    for process in processes:
+        if process.poll() is None:
             process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_dir: Path) -> None:

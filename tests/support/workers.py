@@ -11,8 +11,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from service.workers.broker import CONSUMER_GROUP
-from tests.support.processes import ROOT, sparring_env
-
+from tests.support.processes import ROOT, sparring_env, stop_processes
 
 STARTUP_TIMEOUT_S = 60.0
 # What a worker logs once it reads the stream.
@@ -45,15 +44,7 @@ def sparring_workers(
             _wait_until_listening(process, log_path)
         yield processes
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], log_path: Path) -> None:

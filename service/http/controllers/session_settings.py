@@ -19,6 +19,7 @@ from service.http.deps import ExistingSession, Workspace
 from service.http.params import PrevPromptsInPath, RunnerId
 from service.http.schemas import Success, SystemPromptUpdate
 
+
 class SessionSettingsController(Controller):
     path = "/api/v1/sessions/{runner_id:str}"
     tags = ["Sessions"]
