@@ -39,6 +39,8 @@ class User(Document):
     display_name: str = ""
     # Where a key-less request of this user (a trusted client) acts.
     default_workspace: str | None = None
+    # A server admin creates users and workspaces; set only from the shell (and for `local`).
+    admin: bool = False
     created_at: float
 
     class Settings:
@@ -88,7 +90,7 @@ class ApiKey(Document):
     prefix: str
     digest: str
     user: str
-    # The workspace requests made with this key act in, unless they choose another.
+    # The one workspace requests made with this key act in.
     workspace: str
     label: str = ""
     created_at: float

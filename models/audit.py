@@ -16,7 +16,9 @@ class AuditEntry(Document):
 
     id: str = Field(alias="_id")
     workspace: str
+    # Who made the change, and with which API key ("" for key-less requests and the shell).
     actor: str
+    key_id: str = ""
     action: str
     target: str = ""
     details: dict[str, Any] = Field(default_factory=dict)

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from service.settings import Settings
 
-# Who the audit log names for changes made from the shell.
+# Who the audit log names for changes made from the shell; a reserved name, so no user can
+# be called that and pass their changes off as the shell's.
 CLI_ACTOR = "cli"
 SECONDS_PER_DAY = 86_400
 ROLES = ("owner", "editor", "viewer")
@@ -20,8 +21,8 @@ Handler = Callable[[argparse.Namespace], int]
 async def _create_user(args: argparse.Namespace, settings: Settings) -> str:
     from service.api.accounts import create_user
 
-    user = await create_user(args.name, display_name=args.display_name)
-    return f"Created user {user.name}."
+    user = await create_user(args.name, display_name=args.display_name, admin=args.admin)
+    return f"Created {'server admin' if user.admin else 'user'} {user.name}."
 
 
 async def _create_workspace(args: argparse.Namespace, settings: Settings) -> str:
@@ -112,6 +113,11 @@ def add_admin_command(subparsers: "argparse._SubParsersAction") -> None:
     create_user = actions.add_parser("create-user", help="Create a user.")
     create_user.add_argument("name", help="User name: lowercase letters, digits, '.', '_', '-'.")
     create_user.add_argument("--display-name", default="", help="A name to show.")
+    create_user.add_argument(
+        "--admin",
+        action="store_true",
+        help="Make a server admin: may create users and workspaces over HTTP.",
+    )
     create_user.set_defaults(handler=_handler(_create_user))
 
     create_workspace = actions.add_parser("create-workspace", help="Create a workspace.")

@@ -4,25 +4,41 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from service.admin_cli import add_admin_command
+from service.logs import configure_logging
 from service.settings import Settings
 from service.workers.cli import add_worker_command
 
 log = logging.getLogger("service.cli")
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 GRACEFUL_SHUTDOWN_S = 5
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse exposes no public name for it
 Handler = Callable[[argparse.Namespace], int]
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, force=True)
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for serving the app, as `sparring serve` (and the tests) serve it."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        # Keep the logging the process configured instead of uvicorn's own.
+        "log_config": None,
+        "access_log": True,
+        # The app resolves the client address itself, believing X-Forwarded-For only from
+        # SPARRING_FORWARDED_ALLOW_IPS; uvicorn would believe it from 127.0.0.1 by default.
+        "proxy_headers": False,
+        "forwarded_allow_ips": "",
+        # Live event streams never end by themselves; past this, stopping cuts them (clients
+        # reconnect with Last-Event-ID and miss nothing).
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -55,17 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(settings)
     log.info("Using %s", describe_database(settings))
     log.info("Serving on http://%s:%s (API documentation at /schema)", settings.host, settings.port)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        # Keep the logging configured above instead of uvicorn's own.
-        log_config=None,
-        # Live event streams never end by themselves; past this, stopping cuts them (clients
-        # reconnect with Last-Event-ID and miss nothing).
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+    uvicorn.run(create_app(settings), **server_options(settings))
     return 0
 
 

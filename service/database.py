@@ -83,7 +83,12 @@ async def bind_database(
 
 
 async def open_database(settings: Settings) -> Database:
-    """Connect to `settings.mongodb_uri`, or start the embedded server when there is none."""
+    """Connect to `settings.mongodb_uri`; without one, to the embedded server of the data dir.
+
+    On the embedded default every process of a deployment shares one server: the one another
+    sparring process (`sparring serve`, usually) started, if it answers, else one started here,
+    which this process stops when it closes the database.
+    """
     embedded: EmbeddedServer | None = None
     if settings.mongodb_uri is None:
         embedded = EmbeddedServer(
@@ -105,7 +110,7 @@ async def open_database(settings: Settings) -> Database:
 
 
 async def close_database() -> None:
-    """Release the current database (and stop the embedded server if it was started)."""
+    """Release the current database (and stop the embedded server if this process runs it)."""
     global _current
     database, _current = _current, None
     if database is not None:

@@ -109,19 +109,52 @@ class Settings(BaseSettings):
         default=None, description="The user key-less requests from `trusted_clients` act as."
     )
     rate_limit_per_minute: int = Field(
-        default=600, ge=1, description="Requests one API key may make in any 60 seconds."
+        default=600,
+        ge=1,
+        description=(
+            "Requests one API key (or, without a key, one client address) may make in any 60 "
+            "seconds."
+        ),
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Proxy addresses or networks (comma-separated) whose X-Forwarded-For header is "
+            "believed; from any other peer it is ignored. Default: none."
+        ),
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Host header values (comma-separated, port optional) served in `local` mode besides "
+            "localhost, 127.0.0.1 and [::1]."
+        ),
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (comma-separated) browsers may call the API from; default: none.",
+    )
+    endpoint_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Networks (comma-separated) endpoints may reach in `required` mode although they are "
+            "loopback, link-local, private or otherwise not public; `local` mode reaches them all."
+        ),
     )
 
-    @field_validator("trusted_clients", mode="before")
+    @field_validator(
+        "trusted_clients", "forwarded_allow_ips", "allowed_hosts", "cors_origins",
+        "endpoint_allow_networks", mode="before",
+    )
     @classmethod
-    def _split_trusted_clients(cls, value: object) -> object:
+    def _split_comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("trusted_clients")
+    @field_validator("trusted_clients", "forwarded_allow_ips", "endpoint_allow_networks")
     @classmethod
-    def _check_trusted_clients(cls, value: list[str]) -> list[str]:
+    def _check_networks(cls, value: list[str]) -> list[str]:
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value

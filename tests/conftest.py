@@ -115,8 +115,13 @@ async def task_queue(settings: Settings, db: Database) -> AsyncIterator[TaskQueu
 
 @pytest.fixture
 def required_settings(settings: Settings) -> Settings:
-    """The test settings with SPARRING_AUTH=required: every request needs an API key."""
-    return Settings(**{**settings.model_dump(), "auth": "required"})
+    """The test settings with SPARRING_AUTH=required: every request needs an API key.
+
+    Endpoints may reach 127.0.0.0/8 (the fake OpenAI server); tests of that rule start strict.
+    """
+    return Settings(**{
+        **settings.model_dump(), "auth": "required", "endpoint_allow_networks": ["127.0.0.0/8"],
+    })
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 import pytest
 from pymongo import MongoClient
 
-from service.api.accounts import key_digest
+from service.admin_cli import CLI_ACTOR
+from service.api.accounts import RESERVED_NAMES, key_digest
 from tests.factories import TEST_KEY_SECRET, TEST_SECRET_KEY
 from tests.support.processes import run_sparring
 
@@ -37,6 +38,10 @@ def test_bootstrap_a_team_and_manage_its_keys(cli_database):
     created = admin("create-user", "alice", "--display-name", "Alice")
     assert (created.returncode, created.stdout) == (0, "Created user alice.\n"), created.stderr
     assert admin("create-user", "bob").returncode == 0
+    root = admin("create-user", "ada", "--admin")
+    assert (root.returncode, root.stdout) == (0, "Created server admin ada.\n"), root.stderr
+    admins = {user["_id"]: user["admin"] for user in database.users.find()}
+    assert admins == {"alice": False, "bob": False, "ada": True}
     team = admin("create-workspace", "team", "--owner", "alice")
     assert (team.returncode, team.stdout) == (0, "Created workspace team owned by alice.\n")
     member = admin("add-member", "team", "bob", "--role", "viewer")
@@ -82,11 +87,20 @@ def test_mistakes_exit_non_zero_with_the_reason_and_change_nothing(cli_database)
         (("add-member", "team", "alice", "--role", "viewer"), "Workspace team does not exist."),
         (("create-key", "alice"), "User alice is in no workspace"),
         (("revoke-key", "team", "spk_000000000000"), "API key 000000000000 does not exist."),
+        # The shell's own audit name, and the service's workspace, cannot be taken.
+        (("create-user", CLI_ACTOR), "name cli is reserved"),
+        (("create-workspace", "default"), "name default is reserved"),
     ]:
         result = admin(*args)
         assert result.returncode == 1, (args, result.stdout, result.stderr)
         assert reason in result.stderr and result.stdout == "", (args, result.stderr)
     assert database.users.count_documents({}) == 1
+    assert database.workspaces.count_documents({}) == 0
     assert database.api_keys.count_documents({}) == 0
     bad_role = admin("add-member", "team", "alice", "--role", "admin")
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+
+
+def test_the_shells_audit_name_is_reserved():
+    # Otherwise a user named "cli" could pass their changes off as made from the shell.
+    assert CLI_ACTOR in RESERVED_NAMES

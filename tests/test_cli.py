@@ -1,12 +1,14 @@
 """The `sparring` command: its parser, what it logs, and `sparring serve` really serving."""
 
+import io
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +16,8 @@ import pytest
 from pydantic import SecretStr
 from pymongo import MongoClient
 
-from service.cli import build_parser, describe_database, load_settings, run_serve
+from service.cli import build_parser, describe_database, load_settings, run_serve, server_options
+from service.logs import CHATTY_LOGGERS, SERVER_LOGGERS, configure_logging
 from service.embedded import free_loopback_port
 from service.settings import Settings
 
@@ -73,6 +76,69 @@ class TestDescribeDatabase:
         described = describe_database(Settings(data_dir=tmp_path / "here"))
         assert described.startswith("the embedded database (SecantusDB)")
         assert str(tmp_path / "here" / "db") in described
+
+
+class TestServerOptions:
+    def test_uvicorn_believes_no_forwarded_header(self):
+        options = server_options(Settings(host="127.0.0.1", port=8123))
+        assert (options["proxy_headers"], options["forwarded_allow_ips"]) == (False, "")
+        assert (options["host"], options["port"], options["log_config"]) == (
+            "127.0.0.1", 8123, None
+        )
+        assert options["access_log"] is True
+
+
+class TestLogging:
+    KEY = "spk_0123456789ab_SecretPartOfTheKey-_x"
+
+    @pytest.fixture
+    def logged(self) -> Iterator[Callable[[str], str]]:
+        """Configure logging at a level; returns what was logged so far."""
+        names = ("", *CHATTY_LOGGERS, *SERVER_LOGGERS)
+        saved = [
+            (logger, logger.handlers[:], logger.level, logger.propagate)
+            for logger in (logging.getLogger(name) for name in names)
+        ]
+        buffer = io.StringIO()
+
+        def configure(level: str) -> str:
+            configure_logging(Settings(log_level=level), stream=buffer)
+            return buffer
+
+        yield configure
+        for logger, handlers, level, propagate in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+    @pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+    def test_secrets_are_masked_in_messages_arguments_and_tracebacks(self, logged, level):
+        buffer = logged(level)
+        log = logging.getLogger("service.test")
+        log.warning("key %s in a header: Authorization: Bearer %s", self.KEY, "tok-123")
+        log.warning("%s", "GET /api/v1/sessions/x/events?follow=false&access_token=abc HTTP/1.1")
+        log.warning("calling %s", "http://user:pa55word@models.example:8080/v1")
+        log.warning("options %s", {"api_key": "sk-live-1", "token": "tok-2"})
+        try:
+            raise ValueError(f"bad uri https://pa55word@models.example/ with {self.KEY}")
+        except ValueError:
+            log.exception("failed")
+        output = buffer.getvalue()
+        for secret in ("SecretPartOfTheKey", "tok-123", "access_token=abc", "pa55word",
+                       "sk-live-1", "tok-2"):
+            assert secret not in output
+        assert "access_token=***" in output and "spk_0123456789ab_***" in output
+        assert "Authorization: ***" in output and "http://***@models.example:8080/v1" in output
+        assert "ValueError" in output
+
+    def test_http_clients_are_quiet_unless_debug_is_asked(self, logged):
+        buffer = logged("INFO")
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).info("HTTP Request: GET https://models.example/v1")
+        assert buffer.getvalue() == ""
+        logged("DEBUG")
+        logging.getLogger("httpx").debug("HTTP Request: GET https://x:pw@models.example/v1")
+        assert "HTTP Request: GET https://***@models.example/v1" in buffer.getvalue()
 
 
 class Service:

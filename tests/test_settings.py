@@ -44,3 +44,28 @@ def test_bad_values_name_the_setting(monkeypatch, variable, value):
     with pytest.raises(ValidationError) as raised:
         Settings()
     assert variable.removeprefix("SPARRING_").lower() in str(raised.value)
+
+
+def test_address_and_origin_lists_are_comma_separated(monkeypatch):
+    monkeypatch.setenv("SPARRING_FORWARDED_ALLOW_IPS", "10.0.0.1, 192.168.0.0/16")
+    monkeypatch.setenv("SPARRING_ALLOWED_HOSTS", "sparring.test,box:8000")
+    monkeypatch.setenv("SPARRING_CORS_ORIGINS", "http://app.example")
+    settings = Settings()
+    assert settings.forwarded_allow_ips == ["10.0.0.1", "192.168.0.0/16"]
+    assert settings.allowed_hosts == ["sparring.test", "box:8000"]
+    assert settings.cors_origins == ["http://app.example"]
+
+
+def test_nothing_is_forwarded_allowed_or_cross_origin_by_default(monkeypatch):
+    for name in ("FORWARDED_ALLOW_IPS", "ALLOWED_HOSTS", "CORS_ORIGINS"):
+        monkeypatch.delenv(f"SPARRING_{name}", raising=False)
+    settings = Settings()
+    assert (settings.forwarded_allow_ips, settings.allowed_hosts, settings.cors_origins) == (
+        [], [], []
+    )
+
+
+def test_a_proxy_must_be_an_address_or_network(monkeypatch):
+    monkeypatch.setenv("SPARRING_FORWARDED_ALLOW_IPS", "proxy.example")
+    with pytest.raises(ValidationError, match="forwarded_allow_ips"):
+        Settings()

@@ -22,7 +22,18 @@ from service.api.schemas import DEFAULT_WORKSPACE
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 KEY_SCHEME = "spk"
 LOCAL_USER = "local"
+# Names the service gives itself (its workspace, the local-mode user, the shell's audit actor,
+# and the obvious impostors): nobody may create a user or workspace so named, so that an audit
+# entry by "cli" or a key of "local" can only come from the service.
+RESERVED_NAMES = frozenset(
+    {DEFAULT_WORKSPACE, LOCAL_USER, "cli", "admin", "system", "root", "anonymous"}
+)
+# One message for unknown, tampered, revoked and expired keys and removed members: a caller
+# holding a key learns nothing about it, nor whether a guessed id exists.
 INVALID_KEY = "Invalid API key."
+ONE_WORKSPACE = "An API key acts only in the workspace it was made in."
+ONLY_YOURSELF = "Over HTTP a key can be made only for yourself."
+NEEDS_ADMIN = "This needs a server admin (made with `sparring admin create-user NAME --admin`)."
 
 
 class Principal(BaseModel):
@@ -34,17 +45,25 @@ class Principal(BaseModel):
     workspace: str
     role: Role
     key_id: str | None = None
+    # A server admin: may create users and workspaces.
+    admin: bool = False
 
     def require(self, role: Role) -> None:
         """Raise Forbidden unless the principal's role includes `role`."""
         if not self.role.allows(role):
             raise Forbidden(f"This needs the {role.value} role; you are {self.role.value}.")
 
+    def require_admin(self) -> None:
+        """Raise Forbidden unless the principal is a server admin."""
+        if not self.admin:
+            raise Forbidden(NEEDS_ADMIN)
+
 
 class UserInfo(BaseModel):
     name: str
     display_name: str = ""
     default_workspace: str | None = None
+    admin: bool = False
 
 
 class WorkspaceInfo(BaseModel):
@@ -77,12 +96,15 @@ class CreatedApiKey(ApiKeyInfo):
 
 
 def check_name(value: str, *, field: str) -> str:
+    """A valid name for a new user or workspace: well formed and not one the service uses."""
     if not NAME_PATTERN.fullmatch(value):
         raise InvalidInput(
             f"{field} must be 1-63 lowercase letters, digits, '.', '_' or '-', "
             "starting with a letter or digit.",
             field=field,
         )
+    if value in RESERVED_NAMES:
+        raise InvalidInput(f"{field} {value} is reserved for the service's own use.", field=field)
     return value
 
 
@@ -90,10 +112,11 @@ def key_digest(key: str, secret: bytes) -> str:
     return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
 
 
-async def create_user(name: str, *, display_name: str = "") -> UserInfo:
+async def create_user(name: str, *, display_name: str = "", admin: bool = False) -> UserInfo:
+    """A new user; `admin` makes a server admin (the shell's to decide, never a request's)."""
     check_name(name, field="name")
     require_database()
-    user = User(id=name, display_name=display_name, created_at=time.time())
+    user = User(id=name, display_name=display_name, admin=admin, created_at=time.time())
     try:
         await user.insert()
     except DuplicateKeyError as error:
@@ -110,7 +133,12 @@ async def get_user(name: str) -> UserInfo:
 
 
 async def create_workspace(
-    name: str, *, description: str = "", owner: str | None = None, actor: str
+    name: str,
+    *,
+    description: str = "",
+    owner: str | None = None,
+    actor: str,
+    actor_key_id: str | None = None,
 ) -> WorkspaceInfo:
     """Create a workspace; `owner`, when given, becomes its first owner."""
     check_name(name, field="name")
@@ -122,11 +150,15 @@ async def create_workspace(
     except DuplicateKeyError as error:
         raise Conflict(f"Workspace {name} already exists.") from error
     if owner is not None:
-        await add_member(owner, Role.OWNER, workspace=name, actor=actor)
+        await add_member(
+            owner, Role.OWNER, workspace=name, actor=actor, actor_key_id=actor_key_id
+        )
     return WorkspaceInfo(name=name, description=description)
 
 
-async def add_member(user: str, role: Role, *, workspace: str, actor: str) -> MemberInfo:
+async def add_member(
+    user: str, role: Role, *, workspace: str, actor: str, actor_key_id: str | None = None
+) -> MemberInfo:
     """Give `user` the role in the workspace, adding them or changing the role they had."""
     role = _role(role)
     await _require_user(user, field="user")
@@ -149,25 +181,30 @@ async def add_member(user: str, role: Role, *, workspace: str, actor: str) -> Me
     )
     if before is None:
         await record_change(
-            "member.added", workspace=workspace, actor=actor, target=user,
+            "member.added", workspace=workspace, actor=actor, key_id=actor_key_id, target=user,
             details={"role": role.value},
         )
     elif before["role"] != role.value:
         await record_change(
-            "member.role_changed", workspace=workspace, actor=actor, target=user,
+            "member.role_changed", workspace=workspace, actor=actor, key_id=actor_key_id,
+            target=user,
             details={"role": role.value, "previous_role": before["role"]},
         )
     return MemberInfo(user=user, role=role)
 
 
-async def remove_member(user: str, *, workspace: str, actor: str) -> None:
+async def remove_member(
+    user: str, *, workspace: str, actor: str, actor_key_id: str | None = None
+) -> None:
     require_database()
     key = membership_key(workspace, user)
     if await Membership.get(key) is None:
         raise NotFound(f"User {user} is not a member of this workspace.")
     await _keep_an_owner(workspace, losing=user)
     await Membership.get_pymongo_collection().delete_one({"_id": key})
-    await record_change("member.removed", workspace=workspace, actor=actor, target=user)
+    await record_change(
+        "member.removed", workspace=workspace, actor=actor, key_id=actor_key_id, target=user
+    )
 
 
 async def list_members(*, workspace: str) -> list[MemberInfo]:
@@ -184,10 +221,11 @@ async def create_api_key(
     workspace: str,
     secret: bytes,
     actor: str,
+    actor_key_id: str | None = None,
     label: str = "",
     expires_at: float | None = None,
 ) -> CreatedApiKey:
-    """A new key for `user`, acting in `workspace` unless a request names another."""
+    """A new key for `user`, acting in `workspace` and nowhere else."""
     if len(label) > 200:
         raise InvalidInput("label must be at most 200 characters.", field="label")
     if expires_at is not None and expires_at <= time.time():
@@ -197,10 +235,36 @@ async def create_api_key(
         raise InvalidInput(f"User {user} is not a member of this workspace.", field="user")
     key, document = await _insert_key(user, workspace, label, expires_at, secret)
     await record_change(
-        "api_key.created", workspace=workspace, actor=actor, target=document.prefix,
-        details={"user": user, "label": label},
+        "api_key.created", workspace=workspace, actor=actor, key_id=actor_key_id,
+        target=document.prefix, details={"user": user, "label": label},
     )
     return CreatedApiKey(key=key, **_key_info(document.model_dump(by_alias=True)).model_dump())
+
+
+async def create_own_api_key(
+    principal: Principal,
+    *,
+    secret: bytes,
+    user: str | None = None,
+    label: str = "",
+    expires_at: float | None = None,
+) -> CreatedApiKey:
+    """A key for the caller, in the caller's workspace: a request mints keys for no one else.
+
+    Otherwise an owner could add anyone to their workspace, mint a key in their name, and act
+    as them (the shell may still make keys for anyone: `create_api_key`).
+    """
+    if user is not None and user != principal.user:
+        raise Forbidden(ONLY_YOURSELF)
+    return await create_api_key(
+        principal.user,
+        workspace=principal.workspace,
+        secret=secret,
+        actor=principal.user,
+        actor_key_id=principal.key_id,
+        label=label,
+        expires_at=expires_at,
+    )
 
 
 async def _insert_key(
@@ -230,7 +294,7 @@ async def _insert_key(
 
 
 async def list_api_keys(*, workspace: str, user: str | None = None) -> list[ApiKeyInfo]:
-    """Keys acting in the workspace by default, newest first; never the keys themselves."""
+    """Keys acting in the workspace, newest first; never the keys themselves."""
     require_database()
     query: dict[str, Any] = {"workspace": workspace}
     if user is not None:
@@ -241,50 +305,90 @@ async def list_api_keys(*, workspace: str, user: str | None = None) -> list[ApiK
     return [_key_info(document) async for document in cursor]
 
 
-async def revoke_api_key(key_id: str, *, workspace: str, actor: str) -> ApiKeyInfo:
-    """Revoke a key of the workspace, by id or prefix; revoking twice changes nothing."""
+async def list_api_keys_for(principal: Principal, *, user: str | None = None) -> list[ApiKeyInfo]:
+    """The keys the caller may see: an owner all of the workspace's, anyone else their own."""
+    if principal.role is Role.OWNER:
+        return await list_api_keys(workspace=principal.workspace, user=user)
+    if user is not None and user != principal.user:
+        raise Forbidden(f"This needs the {Role.OWNER.value} role; you are {principal.role.value}.")
+    return await list_api_keys(workspace=principal.workspace, user=principal.user)
+
+
+async def revoke_api_key(
+    key_id: str,
+    *,
+    workspace: str,
+    actor: str,
+    actor_key_id: str | None = None,
+    user: str | None = None,
+) -> ApiKeyInfo:
+    """Revoke a key of the workspace (only of `user`, if given), by id or prefix.
+
+    Revoking twice changes nothing. A key outside the scope answers as one that does not exist.
+    """
     key_id = key_id.removeprefix(f"{KEY_SCHEME}_")
     require_database()
+    scope: dict[str, Any] = {"_id": key_id, "workspace": workspace}
+    if user is not None:
+        scope["user"] = user
     document = await ApiKey.get_pymongo_collection().find_one_and_update(
-        {"_id": key_id, "workspace": workspace, "revoked": False},
+        {**scope, "revoked": False},
         {"$set": {"revoked": True, "revoked_at": time.time()}},
         projection={"digest": 0},
         return_document=ReturnDocument.AFTER,
     )
     if document is None:
-        existing = await ApiKey.get_pymongo_collection().find_one(
-            {"_id": key_id, "workspace": workspace}, {"digest": 0}
-        )
+        existing = await ApiKey.get_pymongo_collection().find_one(scope, {"digest": 0})
         if existing is None:
             raise NotFound(f"API key {key_id} does not exist.")
         return _key_info(existing)
     info = _key_info(document)
     await record_change(
-        "api_key.revoked", workspace=workspace, actor=actor, target=info.prefix,
-        details={"user": info.user},
+        "api_key.revoked", workspace=workspace, actor=actor, key_id=actor_key_id,
+        target=info.prefix, details={"user": info.user},
     )
     return info
+
+
+async def revoke_api_key_for(principal: Principal, key_id: str) -> ApiKeyInfo:
+    """Revoke a key the caller may see: an owner any of the workspace's, anyone else their own."""
+    return await revoke_api_key(
+        key_id,
+        workspace=principal.workspace,
+        actor=principal.user,
+        actor_key_id=principal.key_id,
+        user=None if principal.role is Role.OWNER else principal.user,
+    )
 
 
 async def authenticate_key(
     key: str, *, secret: bytes, workspace: str | None = None
 ) -> Principal:
-    """Who `key` acts as, in `workspace` or else the key's own; Unauthenticated if unusable."""
+    """Who `key` acts as, in the key's own workspace; Unauthenticated if the key is unusable.
+
+    `workspace` is the one the request names (X-Workspace), if any: a key never acts outside
+    its own, so naming another is Forbidden, whether the user is a member there or not.
+    """
     scheme, _, rest = key.partition("_")
     key_id, _, _ = rest.partition("_")
     if scheme != KEY_SCHEME or not key_id:
         raise Unauthenticated(INVALID_KEY)
     require_database()
     document = await ApiKey.get(key_id)
-    if document is None or not hmac.compare_digest(document.digest, key_digest(key, secret)):
+    if (
+        document is None
+        or not hmac.compare_digest(document.digest, key_digest(key, secret))
+        or document.revoked
+        or (document.expires_at is not None and document.expires_at <= time.time())
+    ):
         raise Unauthenticated(INVALID_KEY)
-    if document.revoked:
-        raise Unauthenticated("API key revoked.")
-    if document.expires_at is not None and document.expires_at <= time.time():
-        raise Unauthenticated("API key expired.")
-    return await principal_for_user(
-        document.user, workspace=workspace or document.workspace, key_id=key_id
-    )
+    if workspace is not None and workspace != document.workspace:
+        raise Forbidden(ONE_WORKSPACE)
+    try:
+        return await principal_for_user(document.user, workspace=document.workspace, key_id=key_id)
+    except NotFound as error:
+        # The user left the workspace (or the user was removed): the key is dead.
+        raise Unauthenticated(INVALID_KEY) from error
 
 
 async def principal_for_user(
@@ -296,21 +400,33 @@ async def principal_for_user(
     request cannot learn which workspaces there are.
     """
     require_database()
+    document = await User.get(user)
     if workspace is None:
-        document = await User.get(user)
         if document is None:
             raise Unauthenticated(f"User {user} does not exist.")
         if document.default_workspace is None:
             raise Unauthenticated(f"User {user} is not a member of any workspace.")
         workspace = document.default_workspace
     membership = await Membership.get(membership_key(workspace, user))
-    if membership is None:
+    if membership is None or document is None:
         raise NotFound(f"Workspace {workspace} does not exist.")
-    return Principal(user=user, workspace=workspace, role=membership.role, key_id=key_id)
+    return Principal(
+        user=user,
+        workspace=workspace,
+        role=membership.role,
+        key_id=key_id,
+        # `local` is reserved, so only ensure_local_owner makes it; a database made before
+        # the flag existed has it without the flag.
+        admin=document.admin or user == LOCAL_USER,
+    )
 
 
 async def ensure_local_owner() -> Principal:
-    """The owner of workspace 'default' that key-less local requests act as; made if missing."""
+    """The owner of workspace 'default' that key-less local requests act as; made if missing.
+
+    Made here directly, not through create_user/create_workspace: both names are reserved.
+    The local user is a server admin, as whoever runs the service on their machine is.
+    """
     require_database()
     now = time.time()
     await Workspace.get_pymongo_collection().update_one(
@@ -320,7 +436,8 @@ async def ensure_local_owner() -> Principal:
     await User.get_pymongo_collection().update_one(
         {"_id": LOCAL_USER},
         {"$setOnInsert": {"display_name": "", "default_workspace": DEFAULT_WORKSPACE,
-                          "created_at": now}},
+                          "created_at": now},
+         "$set": {"admin": True}},
         upsert=True,
     )
     await Membership.get_pymongo_collection().update_one(
@@ -329,7 +446,7 @@ async def ensure_local_owner() -> Principal:
                           "role": Role.OWNER.value, "created_at": now}},
         upsert=True,
     )
-    return Principal(user=LOCAL_USER, workspace=DEFAULT_WORKSPACE, role=Role.OWNER)
+    return Principal(user=LOCAL_USER, workspace=DEFAULT_WORKSPACE, role=Role.OWNER, admin=True)
 
 
 async def _require_user(name: str, *, field: str) -> None:
@@ -364,7 +481,10 @@ def _role(role: Role | str) -> Role:
 
 def _user_info(user: User) -> UserInfo:
     return UserInfo(
-        name=user.id, display_name=user.display_name, default_workspace=user.default_workspace
+        name=user.id,
+        display_name=user.display_name,
+        default_workspace=user.default_workspace,
+        admin=user.admin,
     )
 
 

@@ -10,6 +10,7 @@ from models import AuditEntry
 from models.keys import SEPARATOR
 from service.api.context import require_database
 from service.api.errors import InvalidInput
+from service.api.paging import check_limit
 
 
 class AuditItem(BaseModel):
@@ -19,6 +20,8 @@ class AuditItem(BaseModel):
     at: float
     workspace: str
     actor: str
+    # The API key the actor used; "" for key-less requests and changes made from the shell.
+    key_id: str = ""
     action: str
     target: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
@@ -41,16 +44,18 @@ async def record_change(
     *,
     workspace: str,
     actor: str,
+    key_id: str | None = None,
     target: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditItem:
-    """Add one entry to the workspace's audit log."""
+    """Add one entry to the workspace's audit log; `key_id` is the key the actor used, if any."""
     require_database()
     at_ns = time.time_ns()
     entry = AuditEntry(
         id=entry_key(workspace, at_ns),
         workspace=workspace,
         actor=actor,
+        key_id=key_id or "",
         action=action,
         target=target,
         details=details or {},
@@ -64,8 +69,7 @@ async def list_changes(
     *, workspace: str, limit: int | None = None, cursor: str | None = None
 ) -> AuditPage:
     """The workspace's entries, newest first; `cursor` continues after a previous page."""
-    if limit is not None and limit < 1:
-        raise InvalidInput("limit must be at least 1.", field="limit")
+    check_limit(limit)
     query: dict[str, Any] = {"workspace": workspace}
     if cursor is not None:
         if not cursor.startswith(workspace + SEPARATOR):
@@ -87,6 +91,7 @@ def _item(document: dict[str, Any]) -> AuditItem:
         at=document["at"],
         workspace=document["workspace"],
         actor=document["actor"],
+        key_id=document.get("key_id", ""),
         action=document["action"],
         target=document.get("target", ""),
         details=document.get("details", {}),

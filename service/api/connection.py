@@ -9,8 +9,9 @@ from service.settings import Settings
 async def connect(uri: str | None = None, **settings: Any) -> Any:
     """Open the database api functions use and return it.
 
-    `uri=None` does what `sparring serve` does: use `SPARRING_MONGODB_URI` if set, else start
-    the embedded server under the data dir. Other keywords override settings (`database=...`).
+    `uri=None` does what `sparring serve` does: use `SPARRING_MONGODB_URI` if set, else the
+    embedded server of the data dir: the one a running `sparring serve` started, or one started
+    here. Other keywords override settings (`database=...`).
     """
     if current_database() is not None:
         await close_database()
@@ -22,5 +23,5 @@ async def connect(uri: str | None = None, **settings: Any) -> Any:
 
 
 async def disconnect() -> None:
-    """Release the database (and stop the embedded server if `connect` started it)."""
+    """Release the database (and stop the embedded server if `connect` started it here)."""
     await close_database()

@@ -3,6 +3,7 @@
 import time
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, validate_call
 from pymongo.errors import DuplicateKeyError
@@ -11,7 +12,7 @@ from slugify import slugify
 from models import Endpoint, EndpointParams, Session
 from models.endpoints import endpoint_key
 from service.api.context import require_database
-from service.api.errors import Conflict, InvalidInput, NotFound
+from service.api.errors import Conflict, InvalidInput, NotFound, Stale
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.connectors import Target, connector_class, connector_types
 from service.settings import Settings
@@ -52,6 +53,32 @@ def _check_uri(uri: str) -> None:
         raise InvalidInput(f"uri is longer than {MAX_URI_CHARS} characters.", field="uri")
     if uri and not uri.startswith(("http://", "https://")):
         raise InvalidInput("uri must start with http:// or https://.", field="uri")
+    # Credentials go in the token, which is stored encrypted and never shown; a URI is shown to
+    # every member. The message does not quote the URI, so it never repeats a password.
+    if "@" in urlsplit(uri).netloc:
+        raise InvalidInput(
+            "uri must not carry a user name or password (user:password@); put credentials in "
+            "token.",
+            field="uri",
+        )
+
+
+def _check_token_follows(stored: dict[str, Any], changes: dict[str, Any], token_sent: bool) -> None:
+    """A token is only for the URI (and connector) it was given with; InvalidInput otherwise.
+
+    Without this, anyone who may edit an endpoint could point it at their own server and
+    receive its token with the next prompt.
+    """
+    moved = [
+        key for key in ("uri", "connector_type")
+        if key in changes and changes[key] != stored.get(key, "")
+    ]
+    if moved and not token_sent:
+        raise InvalidInput(
+            f"Changing {' and '.join(moved)} needs the token in the same request "
+            '(send "" to remove it).',
+            field="token",
+        )
 
 
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -188,16 +215,21 @@ async def api_update_endpoint(
     fields = EndpointFields.model_validate({**current, **changes, "token": new_token or ""})
     update: dict[str, Any] = {key: getattr(fields, key) for key in changes}
     checked_params = _checked(fields)
+    _check_token_follows(stored, changes, token_sent=new_token is not None)
     if "params" in changes:
         update["params"] = checked_params
     if new_token is not None:
         update["token_encrypted"] = _cipher(cipher).encrypt(fields.token)
     if update:
-        result = await Endpoint.get_pymongo_collection().update_one(
-            {"_id": endpoint_key(workspace, ep_id)}, {"$set": update}
-        )
+        where: dict[str, Any] = {"_id": endpoint_key(workspace, ep_id)}
+        if new_token is None:
+            # The stored token stays only with the uri and type checked above: another
+            # request may move the endpoint (with its own token) between that check and now.
+            where.update({key: stored.get(key) for key in ("uri", "connector_type")})
+        result = await Endpoint.get_pymongo_collection().update_one(where, {"$set": update})
         if result.matched_count == 0:
-            raise endpoint_not_found(ep_id)
+            await _stored(ep_id, workspace)
+            raise Stale(f"[ConnectorEndpoint] Endpoint {ep_id} changed meanwhile; read it again.")
     return True
 
 

@@ -139,8 +139,9 @@ async def follow_events(
     heartbeat_s: float | None = None,
     follow: bool = True,
 ) -> AsyncIterator[Event | None]:
-    """The session's events after `after` (None: from now on), as they are stored; ends when the
-    session is deleted, or with `follow=False` once the stored ones are given. With
+    """The session's events after `after`, as they are stored; ends when the session is deleted,
+    or with `follow=False` once the stored ones are given. `after=None` means from now on when
+    following, and from the first event with `follow=False` (a replay). With
     `heartbeat_s`, None comes after that long without an event, so a stream shows it is alive.
 
     A number is handed out just before it is set on its stored event, so one may briefly be
@@ -154,7 +155,12 @@ async def follow_events(
     if metadata is None:
         return
     epoch = metadata.created_epoch
-    cursor = await last_event_seq(runner_id, workspace=workspace) if after is None else after
+    if after is not None:
+        cursor = after
+    elif follow:
+        cursor = await last_event_seq(runner_id, workspace=workspace)
+    else:
+        cursor = 0
     gap_since: float | None = None
     checked_at = last_sent = time.monotonic()
     while True:

@@ -76,8 +76,9 @@ class Runtime:
 
     cipher: TokenCipher
     limiter: Limiter
-    # Shared by the connectors of this process (`service.connectors.new_http_client`).
-    http_client: Any = None
+    # Shared by the connectors of this process (`service.connectors.new_http_client`); it also
+    # holds where endpoint calls may connect, so every call goes through one.
+    http_client: Any
 
 
 class PromptResult(BaseModel):
@@ -427,11 +428,16 @@ async def _build_record(
         )
         if current is None or current["status"] != TaskStatus.RUNNING.value:
             return None
-        async with connector(target, http_client=runtime.http_client) as client:
-            return await run_pipeline(
-                task["chat_record_id"], batch["user_prompt"], settings, task["session_id"],
-                endpoint, client.predict, workspace=workspace,
-            )
+
+        async def call(prepared: str, system_prompt: str) -> str:
+            # Made inside the pipeline, so even a connector that fails to start is a record.
+            async with connector(target, http_client=runtime.http_client) as client:
+                return await client.predict(prepared, system_prompt)
+
+        return await run_pipeline(
+            task["chat_record_id"], batch["user_prompt"], settings, task["session_id"],
+            endpoint, call, workspace=workspace,
+        )
 
 
 async def _finish_task(

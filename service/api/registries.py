@@ -69,7 +69,7 @@ async def create_prompt_template(
     if not name.strip():
         raise InvalidInput("name must not be empty.", field="name")
     try:
-        check_template(template)
+        await check_template(template)
     except TemplateError as error:
         raise InvalidInput(str(error), field="template") from error
     kind = RegistryKind.PROMPT_TEMPLATE

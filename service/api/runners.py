@@ -10,6 +10,7 @@ from models import Runner
 from models.keys import runner_key
 from service.api.context import require_database
 from service.api.errors import Conflict, InvalidInput, NotFound
+from service.api.paging import check_limit
 from service.api.schemas import DEFAULT_WORKSPACE, RunnerInfo, SessionMetadata
 from service.api.sessions import (
     check_named_settings,
@@ -76,6 +77,7 @@ async def get_runner(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> R
 async def list_runners(
     *, workspace: str = DEFAULT_WORKSPACE, limit: int | None = None, offset: int = 0
 ) -> list[RunnerInfo]:
+    check_limit(limit)
     require_database()
     query = Runner.find(Runner.workspace == workspace).sort("+runner_id").skip(offset)
     if limit is not None:

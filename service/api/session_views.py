@@ -9,6 +9,7 @@ from service.api.chats import iter_chat_records
 from service.api.context import require_database
 from service.api.endpoints import require_endpoints
 from service.api.errors import InvalidInput, NotFound
+from service.api.paging import check_limit
 from service.api.runners import create_runner_with_session, require_session
 from service.api.schemas import DEFAULT_WORKSPACE, ChatPage, SessionView
 from service.api.session_edits import revision_of
@@ -77,8 +78,7 @@ async def list_session_summaries(
     *, workspace: str = DEFAULT_WORKSPACE, limit: int | None = None, offset: int = 0
 ) -> list[dict[str, Any]]:
     """Every session's metadata plus its runner's `description`, newest first."""
-    if limit is not None and limit < 1:
-        raise InvalidInput("limit must be at least 1.", field="limit")
+    check_limit(limit)
     if offset < 0:
         raise InvalidInput("offset must be 0 or more.", field="offset")
     require_database()
@@ -118,8 +118,7 @@ async def read_chat_page(
     workspace: str = DEFAULT_WORKSPACE,
 ) -> ChatPage:
     """The endpoint's records with ids above `after`, at most `limit` of them."""
-    if limit is not None and limit < 1:
-        raise InvalidInput("limit must be at least 1.", field="limit")
+    check_limit(limit)
     metadata = await require_session(runner_id, workspace=workspace)
     if endpoint not in metadata.endpoints:
         raise NotFound(f"Endpoint {endpoint} is not part of session {runner_id}.")

@@ -29,6 +29,7 @@ from service.api.errors import (
     NotFound,
     RejectedArgument,
 )
+from service.api.paging import MAX_LIMIT
 from service.api.registries import require_entry
 from service.api.schemas import (
     DEFAULT_CS_NUM_OF_PREV_PROMPTS,
@@ -38,7 +39,7 @@ from service.api.schemas import (
 )
 from service.api.transactions import in_transaction
 
-Limit = Annotated[int | None, Field(ge=1)]
+Limit = Annotated[int | None, Field(ge=1, le=MAX_LIMIT)]
 Offset = Annotated[int, Field(ge=0)]
 
 # The runner_args keys that name a registry entry, the kind each names, and the session field.

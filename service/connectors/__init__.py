@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-import openai
-
 from service.connectors.base import Connector, ConnectorError, Target
+from service.connectors.network import AddressNotAllowed, NetworkPolicy, guarded_http_client
 
 
 def _discover() -> Mapping[str, type[Connector]]:
@@ -34,16 +33,16 @@ def connector_class(connector_type: str) -> type[Connector] | None:
     return CONNECTORS.get(connector_type)
 
 
-def new_http_client() -> Any:
+def new_http_client(policy: NetworkPolicy) -> Any:
     """An HTTP client for connectors to share (one per process; the caller closes it).
 
     Making one costs an SSL context; sharing it keeps a fan-out to many endpoints as fast as
-    one call, and reuses connections.
+    one call, and reuses connections. It connects only to addresses `policy` allows.
     """
-    return openai.DefaultAsyncHttpxClient()
+    return guarded_http_client(policy)
 
 
 __all__ = [
-    "CONNECTORS", "Connector", "ConnectorError", "Target", "connector_class", "connector_types",
-    "new_http_client",
+    "CONNECTORS", "AddressNotAllowed", "Connector", "ConnectorError", "NetworkPolicy", "Target",
+    "connector_class", "connector_types", "new_http_client",
 ]

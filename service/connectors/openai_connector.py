@@ -5,6 +5,7 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 
 from service.connectors.base import Connector, ConnectorError, Target
 
@@ -80,9 +81,7 @@ class OpenAIConnector(Connector):
             raise ConnectorError(
                 f"unusable answer from the endpoint{self._detail(str(error))}"
             ) from error
-        if not completion.choices:
-            raise ConnectorError("the endpoint answered with no choices")
-        return completion.choices[0].message.content or ""
+        return _answer_text(completion)
 
     def _attempts(self) -> str:
         count = self.target.params.max_attempts
@@ -93,3 +92,28 @@ class OpenAIConnector(Connector):
             message = message.replace(self.target.token, "***")
         message = _STATUS_PREFIX.sub("", message.strip())[:MAX_DETAIL_CHARS]
         return f": {message}" if message else ""
+
+
+def _answer_text(completion: Any) -> str:
+    """The first choice's text; ConnectorError unless the answer is a chat completion.
+
+    The client does not check what a server answered with 200: a page that is not JSON (a web
+    server's or a proxy's) comes back as a str, JSON of another shape as a model without fields.
+    """
+    if not isinstance(completion, ChatCompletion):
+        raise ConnectorError(
+            "the endpoint's answer is not a chat completion (its body is not JSON; is the URI "
+            "an OpenAI-compatible API, e.g. ending in /v1?)"
+        )
+    choices = getattr(completion, "choices", None)
+    if not isinstance(choices, list):
+        raise ConnectorError("the endpoint's answer is not a chat completion (no choices)")
+    if not choices:
+        raise ConnectorError("the endpoint answered with no choices")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if message is None or not isinstance(content, str | None):
+        raise ConnectorError(
+            "the endpoint's answer is not a chat completion (its first choice has no message)"
+        )
+    return content or ""

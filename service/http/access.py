@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from litestar.config.app import AppConfig
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.spec import Components, SecurityScheme
@@ -11,6 +12,7 @@ from litestar.plugins import InitPluginProtocol
 from service.auth.secret import api_key_secret
 from service.http.audit import AuditChanges
 from service.http.auth import ApiKeyAuthentication, auth_mode, role_guard
+from service.http.guards import ForwardedClient, JsonBodyGuard, LoopbackHostOnly
 from service.http.limits import RequestRateLimit, rate_limit_storage
 from service.settings import Settings
 
@@ -33,7 +35,8 @@ def _secret_provider(secret: bytes) -> Callable[[], bytes]:
 
 
 class AccessControl(InitPluginProtocol):
-    """Authentication, roles, the rate limit and the audit log, on every route of the app.
+    """Client address, Host, authentication, roles, the rate limit, body checks and the audit
+    log, on every route of the app.
 
     App-wide on purpose: a route added later needs credentials, gets role checks, counts
     against the limit and is audited without doing anything.
@@ -41,18 +44,25 @@ class AccessControl(InitPluginProtocol):
 
     def __init__(self, settings: Settings) -> None:
         # Refuse to build an app in local mode on a public bind, before anything starts.
-        auth_mode(settings)
+        self.mode = auth_mode(settings)
         self.settings = settings
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         secret = api_key_secret(self.settings)
         storage, release_storage = rate_limit_storage(self.settings)
-        # Outermost first: who is asking, then whether they may ask this often, then the audit.
+        # Outermost first: where the request comes from and (in local mode) whether it is
+        # addressed to this machine, who is asking, whether they may ask this often, whether
+        # the body is acceptable JSON, then the audit.
         app_config.middleware[:0] = [
+            ForwardedClient(self.settings),
+            *([LoopbackHostOnly(self.settings)] if self.mode == "local" else []),
             DefineMiddleware(ApiKeyAuthentication, settings=self.settings, secret=secret),
             RequestRateLimit(storage, self.settings.rate_limit_per_minute),
+            JsonBodyGuard(self.settings),
             AuditChanges(),
         ]
+        if self.settings.cors_origins:
+            app_config.cors_config = CORSConfig(allow_origins=list(self.settings.cors_origins))
         app_config.guards.append(role_guard)
         app_config.dependencies[KEY_SECRET] = Provide(
             _secret_provider(secret), sync_to_thread=False, use_cache=True

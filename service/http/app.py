@@ -26,6 +26,7 @@ from service.http.controllers.sessions import SessionController
 from service.http.deps import DATABASE_STATE_KEY, app_dependencies
 from service.http.errors import exception_handlers
 from service.http.prompting_state import prompting_lifespan
+from service.redteam.template_sandbox import close_template_sandbox
 from service.settings import Settings
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
@@ -75,6 +76,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         ],
         dependencies=app_dependencies(settings),
         lifespan=[database_lifespan(settings, database), prompting_lifespan(settings)],
+        # The template worker processes start on first use; they end with the app.
+        on_shutdown=[close_template_sandbox],
         exception_handlers=exception_handlers(),
         plugins=[AccessControl(settings)],
         request_max_body_size=settings.max_body_bytes,

@@ -23,7 +23,11 @@ AUDITED_ELSEWHERE = "audited_elsewhere"
 
 
 class AuditChanges(ASGIMiddleware):
-    """After a change succeeded, and before its answer goes out, writes who did what."""
+    """After a change succeeded, and before its answer goes out, writes who did what.
+
+    "Who" is the principal: the user, and the API key they used (so an entry made with a key
+    someone else obtained shows which key it was, and that key can be revoked).
+    """
 
     scopes = (ScopeType.HTTP,)
     exclude_opt_key = AUDITED_ELSEWHERE
@@ -41,6 +45,7 @@ class AuditChanges(ASGIMiddleware):
                     f"{scope['method']} {scope['path_template']}",
                     workspace=principal.workspace,
                     actor=principal.user,
+                    key_id=principal.key_id,
                     target=_target(scope),
                     details={"path": scope["path"], "status": message["status"]},
                 )

@@ -30,13 +30,19 @@ from service.settings import LOCAL_AUTH_ON_PUBLIC_BIND, AuthMode, Settings, is_l
 PUBLIC_PATHS = re.compile(r"^/(health|ready)/?$|^/schema(/|$)")
 WORKSPACE_HEADER = "x-workspace"
 API_KEY_HEADER = "x-api-key"
-# Browsers' EventSource cannot send headers, so event streams also take the key in the query.
+# Browsers' EventSource cannot send headers, so the live events route also takes the key in
+# the query. Only a route marked `opt={ACCESS_TOKEN_OPT: True}` does: chosen by the route, not
+# by the path, since a session, runner or endpoint may be named "events"; and anywhere else a
+# key in the URL would only land in access logs and browser history.
 ACCESS_TOKEN_QUERY = "access_token"
-EVENT_STREAM_PATH = re.compile(r"/events/?$")
+ACCESS_TOKEN_OPT = "access_token_query"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A handler names the role it needs with `opt={ROLE_OPT: Role.OWNER}`; otherwise reads need
 # viewer and changes need editor.
 ROLE_OPT = "role"
+# A handler for server admins only (creating users and workspaces) says `opt={ADMIN_OPT: True}`;
+# the caller's role in their workspace does not matter there.
+ADMIN_OPT = "server_admin"
 NO_KEY = "An API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
 
 
@@ -70,8 +76,9 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
         raise Unauthenticated("The Authorization header must read 'Bearer <key>'.")
     if key := connection.headers.get(API_KEY_HEADER, "").strip():
         return key
-    if connection.scope.get("method") == "GET" and EVENT_STREAM_PATH.search(
-        connection.scope["path"]
+    # Middlewares run after routing, so the route (and what it allows) is known here.
+    if connection.scope.get("method") == "GET" and connection.route_handler.opt.get(
+        ACCESS_TOKEN_OPT
     ):
         return connection.query_params.get(ACCESS_TOKEN_QUERY) or None
     return None
@@ -113,6 +120,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         workspace = connection.headers.get(WORKSPACE_HEADER) or None
         key = presented_key(connection)
         if key is not None:
+            # A key acts in its own workspace only; X-Workspace may merely repeat it.
             return await authenticate_key(key, secret=self.secret, workspace=workspace)
         if self.mode == "local":
             return await self._local_owner(workspace)
@@ -154,4 +162,7 @@ def role_guard(
         return
     # Also a safety net: a protected route reached without a principal is refused.
     principal = principal_of(connection)
+    if route_handler.opt.get(ADMIN_OPT):
+        principal.require_admin()
+        return
     principal.require(required_role(route_handler, connection.scope.get("method", "GET")))

@@ -1,6 +1,6 @@
 """Bodies of the endpoint routes, in Moonshot 0.7.6's connector-endpoint shapes."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -10,7 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from service.http.schemas import MAX_INT64
+from service.http.schemas import MAX_INT64, NoControl
 
 REDACTED = "***"
 
@@ -52,7 +52,7 @@ class EndpointCreate(TokenRedacted):
     """Moonshot's `EndpointCreateDTO`; `id` is ignored (it is the slug of the name)."""
 
     id: str | None = None
-    name: str = Field(min_length=1, max_length=256)
+    name: Annotated[str, NoControl] = Field(min_length=1, max_length=256)
     connector_type: str = Field(min_length=1, max_length=100)
     uri: str = Field(default="", max_length=2048)
     token: str = Field(default="", max_length=8192)
@@ -67,7 +67,7 @@ class EndpointUpdate(TokenRedacted):
     """Moonshot's `EndpointUpdateDTO`: every field optional; `id` and `created_date` ignored."""
 
     id: str | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    name: Annotated[str, NoControl] | None = Field(default=None, min_length=1, max_length=256)
     connector_type: str | None = Field(default=None, min_length=1, max_length=100)
     uri: str | None = Field(default=None, max_length=2048)
     token: str | None = Field(default=None, max_length=8192)

@@ -1,7 +1,8 @@
 """The only table from errors to HTTP answers, registered once in `create_app`.
 
-Validation failures answer 422 with Moonshot's `{"error": [{"loc", "msg", "type", "input"}]}`;
-every other error answers `{"detail": "<message>"}`.
+Validation failures answer 422 with Moonshot's `{"error": [{"loc", "msg", "type", "input"}]}`,
+`loc` starting with where the field was ("body", "path", "query" or "header"); every other
+error answers `{"detail": "<message>"}`.
 """
 
 import logging
@@ -112,10 +113,13 @@ def handle_request_validation(
         return validation_error(_pydantic_errors(cause_errors, prefix=("body",)))
     messages = exc.extra if isinstance(exc.extra, list) else []
     errors = [
-        _litestar_error(request, message) for message in messages if isinstance(message, dict)
+        # An error already in the answer's shape (the body guard's) is answered as it is.
+        message if "loc" in message else _litestar_error(request, message)
+        for message in messages
+        if isinstance(message, dict)
     ]
     if not errors:
-        errors = [{"loc": [], "msg": str(exc.detail), "type": "value_error", "input": None}]
+        errors = [{"loc": ["body"], "msg": str(exc.detail), "type": "value_error", "input": None}]
     return validation_error(errors)
 
 
@@ -123,14 +127,25 @@ def handle_pydantic_validation(
     request: Request[Any, Any, Any], exc: ValidationError
 ) -> Response[Any]:
     """A wrong-typed argument that reached a domain function (its `validate_call`)."""
-    return validation_error(_pydantic_errors(exc.errors(include_url=False)))
+    return validation_error(_pydantic_errors(exc.errors(include_url=False), prefix=("body",)))
+
+
+def field_location(request: Request[Any, Any, Any], field: str | None) -> list[str]:
+    """Where a field the domain names came from: a path or query parameter, else the body."""
+    if field is None:
+        return ["body"]
+    if field in request.path_params:
+        return ["path", field]
+    if field in request.query_params:
+        return ["query", field]
+    return ["body", field]
 
 
 def handle_invalid_input(request: Request[Any, Any, Any], exc: InvalidInput) -> Response[Any]:
     return validation_error(
         [
             {
-                "loc": [exc.field] if exc.field else [],
+                "loc": field_location(request, exc.field),
                 "msg": str(exc),
                 "type": "value_error",
                 "input": None,

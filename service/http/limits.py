@@ -21,7 +21,7 @@ KEY_PREFIX = "sparring-rate-limit"
 
 
 class RequestRateLimit(ASGIMiddleware):
-    """Counts each request against its API key (or user, when it came without one).
+    """Counts each request against its API key (or, without one, its user and client address).
 
     Runs after authentication; public routes carry no principal and are not counted.
     """
@@ -35,7 +35,7 @@ class RequestRateLimit(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         principal = scope.get("auth")
         if isinstance(principal, Principal):
-            await self._count(_identity(principal))
+            await self._count(_identity(principal, scope))
         await next_app(scope, receive, send)
 
     async def _count(self, identity: str) -> None:
@@ -52,8 +52,13 @@ class RequestRateLimit(ASGIMiddleware):
         )
 
 
-def _identity(principal: Principal) -> str:
-    return f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user}"
+def _identity(principal: Principal, scope: Scope) -> str:
+    if principal.key_id:
+        return f"key:{principal.key_id}"
+    # Key-less requests (local mode, trusted clients) all act as one user: counted per client
+    # address, so one client cannot use up the others' allowance.
+    client = scope.get("client")
+    return f"user:{principal.user}@{client[0] if client else ''}"
 
 
 def rate_limit_storage(settings: Settings) -> tuple[Storage, Callable[[], Awaitable[None]]]:

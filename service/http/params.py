@@ -4,12 +4,15 @@ from typing import Annotated
 
 from litestar.params import FromPath, PathParameter, QueryParameter
 
+from service.api.paging import MAX_LIMIT
 from service.http.schemas import MAX_INT64
 
 RunnerId = FromPath[str]
 Limit = Annotated[
     int | None,
-    QueryParameter(ge=1, le=MAX_INT64, description="At most this many items; omit for all."),
+    QueryParameter(
+        ge=1, le=MAX_LIMIT, description=f"At most this many items (1 to {MAX_LIMIT}); omit for all."
+    ),
 ]
 Offset = Annotated[
     int, QueryParameter(ge=0, le=MAX_INT64, description="Skip this many items first.")

@@ -1,13 +1,35 @@
 """Request and response bodies of the HTTP API, in Moonshot 0.7.6 web API shapes."""
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from service.api.schemas import SessionMetadata
 
 # The largest integer MongoDB stores; a bigger one would fail in the driver, not as bad input.
 MAX_INT64 = 2**63 - 1
+
+# Control characters (NUL above all) in a name break logs, terminals and other tools that show
+# it; free text may keep line breaks and tabs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _no_control_characters_but_line_breaks(value: str | None) -> str | None:
+    if value is not None and _CONTROL_IN_TEXT.search(value):
+        raise ValueError("must not contain control characters other than tabs and line breaks")
+    return value
+
+
+NoControl = AfterValidator(_no_control_characters)
+TextNoControl = AfterValidator(_no_control_characters_but_line_breaks)
 
 EndpointId = Annotated[str, Field(min_length=1, max_length=256)]
 # Registry names appear in URL paths (PUT .../prompt-template/{name}), so they stay path-safe.
@@ -19,8 +41,8 @@ RegistryName = Annotated[
 class SessionCreate(BaseModel):
     """Body of `POST /api/v1/sessions`, Moonshot's `SessionCreateDTO`."""
 
-    name: str = Field(min_length=3, max_length=256)
-    description: str | None = Field(default="", max_length=1000)
+    name: Annotated[str, NoControl] = Field(min_length=3, max_length=256)
+    description: Annotated[str | None, TextNoControl] = Field(default="", max_length=1000)
     endpoints: list[EndpointId] = Field(min_length=1)
     context_strategy: str = ""
     prompt_template: str = ""
@@ -117,7 +139,7 @@ class RunnerOut(BaseModel):
 
 class PromptTemplateCreate(BaseModel):
     name: RegistryName
-    description: str = Field(default="", max_length=1000)
+    description: Annotated[str, TextNoControl] = Field(default="", max_length=1000)
     template: str = Field(min_length=1)
 
 

@@ -1,5 +1,6 @@
 """The prompt pipeline, as Moonshot runs a manual prompt: context, template, call, chat record."""
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from service.connectors.base import ConnectorError
 from service.redteam.context_strategies import ContextStrategyError, apply_context_strategy
 from service.redteam.records import error_result, prompt_time
 from service.redteam.templates import TemplateError, render_template
+
+log = logging.getLogger(__name__)
 
 # (prepared prompt, system prompt) -> the endpoint's answer; raises ConnectorError without one.
 CallEndpoint = Callable[[str, str], Awaitable[str]]
@@ -41,7 +44,7 @@ async def prepare_prompt(
         workspace=workspace,
     )
     if settings.template_source:
-        prompt = render_template(settings.template_source, prompt)
+        prompt = await render_template(settings.template_source, prompt)
     return prompt
 
 
@@ -58,26 +61,26 @@ async def run_pipeline(
     """One prompt to one endpoint, written as a chat record with every contract field.
 
     A prompt that cannot be prepared, or an endpoint that gives no answer (ConnectorError),
-    yields a record whose answer names the cause instead of an exception.
+    yields a record whose answer names the cause instead of an exception; so does anything
+    else either step raises.
     """
     started_at = prompt_time()
-    prepared = ""
-    duration = 0.0
+    attempt = _Attempt(endpoint)
     try:
-        prepared = await prepare_prompt(
-            user_prompt, settings, runner_id, endpoint, workspace=workspace
+        answer = await _answer(attempt, user_prompt, settings, runner_id, call_endpoint, workspace)
+    except Exception as error:
+        # The one deliberate broad catch ("Failures are data", DESIGN.md): a bug in a template,
+        # a context strategy or a connector must still end the task with a record, or its batch
+        # never settles and is queued again at every start. The record names the step and the
+        # error's type only: its text and traceback may quote anything (a URL, a header), and
+        # every member of the workspace reads records. The traceback goes to the log.
+        log.warning(
+            "Prompt to endpoint %s failed unexpectedly while %s.", endpoint, attempt.step,
+            exc_info=error,
         )
-    except TemplateError as error:
-        answer = error_result(f"prompt template {settings.prompt_template}: {error}")
-    except ContextStrategyError as error:
-        answer = error_result(str(error))
-    else:
-        clock = time.perf_counter()
-        try:
-            answer = await call_endpoint(prepared, settings.system_prompt)
-        except ConnectorError as error:
-            answer = error_result(f"endpoint {endpoint}: {error}")
-        duration = time.perf_counter() - clock
+        answer = error_result(
+            f"{attempt.step} failed unexpectedly ({type(error).__name__}); see the server log"
+        )
     return ChatRecord(
         chat_record_id=chat_record_id,
         conn_id=endpoint,
@@ -86,9 +89,45 @@ async def run_pipeline(
         attack_module=settings.attack_module,
         metric=settings.metric,
         prompt=user_prompt,
-        prepared_prompt=prepared,
+        prepared_prompt=attempt.prepared,
         system_prompt=settings.system_prompt,
         predicted_result=answer,
-        duration=duration,
+        duration=attempt.duration,
         prompt_time=started_at,
     )
+
+
+@dataclass
+class _Attempt:
+    """How far one prompt got, so a failure anywhere still gives a whole record."""
+
+    endpoint: str
+    step: str = "preparing the prompt"
+    prepared: str = ""
+    duration: float = 0.0
+
+
+async def _answer(
+    attempt: _Attempt,
+    user_prompt: str,
+    settings: PromptSettings,
+    runner_id: str,
+    call_endpoint: CallEndpoint,
+    workspace: str,
+) -> str:
+    try:
+        attempt.prepared = await prepare_prompt(
+            user_prompt, settings, runner_id, attempt.endpoint, workspace=workspace
+        )
+    except TemplateError as error:
+        return error_result(f"prompt template {settings.prompt_template}: {error}")
+    except ContextStrategyError as error:
+        return error_result(str(error))
+    attempt.step = f"calling endpoint {attempt.endpoint}"
+    clock = time.perf_counter()
+    try:
+        return await call_endpoint(attempt.prepared, settings.system_prompt)
+    except ConnectorError as error:
+        return error_result(f"endpoint {attempt.endpoint}: {error}")
+    finally:
+        attempt.duration = time.perf_counter() - clock

@@ -22,7 +22,7 @@ from taskiq.message import BrokerMessage
 from taskiq_redis import RedisStreamBroker
 
 from service.api.prompting import Runtime
-from service.connectors import new_http_client
+from service.connectors import NetworkPolicy, new_http_client
 from service.database import close_database, current_database, open_database
 from service.settings import Settings
 from service.tokens import TokenCipher
@@ -130,6 +130,15 @@ class ReclaimingStreamBroker(RedisStreamBroker):
             start = next_start
 
 
+def endpoint_network_policy(settings: Settings) -> NetworkPolicy:
+    """Where endpoint calls may connect: in `local` mode anywhere (local model servers are the
+    common case); otherwise public addresses and `endpoint_allow_networks` only."""
+    # Settings resolve `auth` when validated; one left unresolved gets the strict policy.
+    return NetworkPolicy.from_networks(
+        settings.endpoint_allow_networks, allow_private=settings.auth == "local"
+    )
+
+
 def build_broker(settings: Settings) -> AsyncBroker:
     """The broker for `settings`, its prompt task registered and its worker start-up wired."""
     broker: AsyncBroker
@@ -164,7 +173,7 @@ def build_broker(settings: Settings) -> AsyncBroker:
         else:
             limiter = RedisLimiter(Redis.from_url(settings.redis_url.get_secret_value()))
         state[LIMITER_KEY] = limiter
-        state[HTTP_CLIENT_KEY] = new_http_client()
+        state[HTTP_CLIENT_KEY] = new_http_client(endpoint_network_policy(settings))
         state[RUNTIME_STATE_KEY] = Runtime(
             cipher=TokenCipher.from_settings(settings),
             limiter=limiter,

@@ -21,6 +21,7 @@ async def serve_worker(settings: Settings) -> None:
     from taskiq import AcknowledgeType
     from taskiq.api import run_receiver_task
 
+    from service.redteam.template_sandbox import close_template_sandbox
     from service.workers.broker import build_broker
 
     broker = build_broker(settings)
@@ -50,6 +51,8 @@ async def serve_worker(settings: Settings) -> None:
         log.info("Worker stopping.")
     finally:
         await broker.shutdown()
+        # Its template worker processes would otherwise outlive it until they notice.
+        await close_template_sandbox()
 
 
 def run_worker(args: argparse.Namespace) -> int:

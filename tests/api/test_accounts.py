@@ -6,21 +6,28 @@ import pytest
 
 from models import ApiKey, AuditEntry, Membership, Role, User, Workspace
 from service.api.accounts import (
+    INVALID_KEY,
     LOCAL_USER,
+    ONE_WORKSPACE,
+    ONLY_YOURSELF,
+    RESERVED_NAMES,
     MemberInfo,
     Principal,
     add_member,
     authenticate_key,
     create_api_key,
+    create_own_api_key,
     create_user,
     create_workspace,
     ensure_local_owner,
     get_user,
     list_api_keys,
+    list_api_keys_for,
     list_members,
     principal_for_user,
     remove_member,
     revoke_api_key,
+    revoke_api_key_for,
 )
 from service.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from tests.factories import TEST_KEY_SECRET, create_member
@@ -31,6 +38,12 @@ SECRET = TEST_KEY_SECRET
 async def audit_actions(workspace: str) -> list[tuple[str, str, str]]:
     entries = AuditEntry.find(AuditEntry.workspace == workspace).sort("-_id")
     return [(entry.actor, entry.action, entry.target) async for entry in entries]
+
+
+async def audit_keys(workspace: str) -> list[tuple[str, str, str]]:
+    """(actor, key id, action) of the workspace's entries, newest first."""
+    entries = AuditEntry.find(AuditEntry.workspace == workspace).sort("-_id")
+    return [(entry.actor, entry.key_id, entry.action) async for entry in entries]
 
 
 class TestCreateUser:
@@ -56,6 +69,21 @@ class TestCreateUser:
         with pytest.raises(NotFound, match="User ghost does not exist."):
             await get_user("ghost")
 
+    async def test_admins_only_when_asked(self, db):
+        assert (await create_user("alice")).admin is False
+        assert (await create_user("ada", admin=True)).admin is True
+        assert (await User.get("ada")).admin is True and (await get_user("ada")).admin is True
+
+    @pytest.mark.parametrize("name", sorted(RESERVED_NAMES))
+    async def test_reserved_names_are_refused(self, db, name):
+        with pytest.raises(InvalidInput, match="reserved") as raised:
+            await create_user(name)
+        assert raised.value.field == "name"
+        assert await User.count() == 0
+
+    def test_the_names_the_service_uses_are_reserved(self):
+        assert {"default", "local", "cli", "admin", "system", "root", "anonymous"} <= RESERVED_NAMES
+
 
 class TestCreateWorkspace:
     async def test_owner_becomes_member_and_default(self, db):
@@ -80,6 +108,18 @@ class TestCreateWorkspace:
         with pytest.raises(InvalidInput) as raised:
             await create_workspace("Team Space", actor="cli")
         assert raised.value.field == "name"
+
+    @pytest.mark.parametrize("name", sorted(RESERVED_NAMES))
+    async def test_reserved_names_are_refused(self, db, name):
+        with pytest.raises(InvalidInput, match="reserved") as raised:
+            await create_workspace(name, actor="cli")
+        assert raised.value.field == "name"
+        assert await Workspace.count() == 0
+
+    async def test_the_actors_key_is_recorded(self, db):
+        await create_user("ada", admin=True)
+        await create_workspace("lab", owner="ada", actor="ada", actor_key_id="k1")
+        assert await audit_keys("lab") == [("ada", "k1", "member.added")]
 
 
 class TestMembers:
@@ -151,7 +191,7 @@ class TestApiKeys:
 
         principal = await authenticate_key(created.key, secret=SECRET)
         assert principal == Principal(
-            user="alice", workspace="team", role=Role.EDITOR, key_id=created.id
+            user="alice", workspace="team", role=Role.EDITOR, key_id=created.id, admin=False
         )
 
         listed = await list_api_keys(workspace="team")
@@ -161,8 +201,10 @@ class TestApiKeys:
         assert "key" not in listed[0].model_dump()
 
         await revoke_api_key(created.prefix, workspace="team", actor="alice")
-        with pytest.raises(Unauthenticated, match="revoked"):
+        # The same words as for a key that never existed: nothing is learnt about the key.
+        with pytest.raises(Unauthenticated) as raised:
             await authenticate_key(created.key, secret=SECRET)
+        assert str(raised.value) == INVALID_KEY
         assert (await list_api_keys(workspace="team"))[0].revoked is True
         assert await audit_actions("team") == [
             ("alice", "api_key.revoked", created.prefix),
@@ -214,8 +256,9 @@ class TestApiKeys:
         await ApiKey.get_pymongo_collection().update_one(
             {"_id": created.id}, {"$set": {"expires_at": time.time() - 1}}
         )
-        with pytest.raises(Unauthenticated, match="expired"):
+        with pytest.raises(Unauthenticated) as raised:
             await authenticate_key(created.key, secret=SECRET)
+        assert str(raised.value) == INVALID_KEY
 
     async def test_creation_rejects_bad_input_and_stores_nothing(self, db):
         await create_member("alice", Role.OWNER, workspace="team")
@@ -248,41 +291,86 @@ class TestApiKeys:
         assert actions.count("api_key.revoked") == 1
         assert await list_api_keys(workspace="beta") == []
 
-    async def test_choosing_a_workspace(self, db):
+    async def test_a_key_acts_only_in_its_own_workspace(self, db):
         await create_member("alice", Role.VIEWER, workspace="alpha")
         await create_member("alice", Role.OWNER, workspace="beta")
         await create_member("bob", Role.OWNER, workspace="gamma")
         key = await create_api_key("alice", workspace="alpha", secret=SECRET, actor="cli")
         assert (await authenticate_key(key.key, secret=SECRET)).role is Role.VIEWER
-        chosen = await authenticate_key(key.key, secret=SECRET, workspace="beta")
-        assert (chosen.workspace, chosen.role) == ("beta", Role.OWNER)
-        # Someone else's workspace answers exactly like one that does not exist.
-        for workspace in ("gamma", "nowhere"):
-            with pytest.raises(NotFound, match=f"Workspace {workspace} does not exist."):
+        named = await authenticate_key(key.key, secret=SECRET, workspace="alpha")
+        assert (named.workspace, named.role) == ("alpha", Role.VIEWER)
+        # Not even where alice is an owner; and alike for others' and missing workspaces.
+        for workspace in ("beta", "gamma", "nowhere"):
+            with pytest.raises(Forbidden) as raised:
                 await authenticate_key(key.key, secret=SECRET, workspace=workspace)
+            assert str(raised.value) == ONE_WORKSPACE
 
     async def test_removed_member_key_stops_working(self, db):
         await create_member("alice", Role.OWNER, workspace="team")
         await create_member("bob", Role.EDITOR, workspace="team")
         key = await create_api_key("bob", workspace="team", secret=SECRET, actor="alice")
         await remove_member("bob", workspace="team", actor="alice")
-        with pytest.raises(NotFound):
+        with pytest.raises(Unauthenticated) as raised:
             await authenticate_key(key.key, secret=SECRET)
+        assert str(raised.value) == INVALID_KEY
+
+    async def test_a_principal_mints_keys_only_for_itself(self, db):
+        await create_member("alice", Role.VIEWER, workspace="team")
+        await create_member("olga", Role.OWNER, workspace="team")
+        olga = Principal(user="olga", workspace="team", role=Role.OWNER, key_id="k-olga")
+        with pytest.raises(Forbidden) as raised:
+            await create_own_api_key(olga, secret=SECRET, user="alice")
+        assert str(raised.value) == ONLY_YOURSELF
+        assert await ApiKey.find(ApiKey.user == "alice").count() == 0
+        for user in (None, "olga"):
+            made = await create_own_api_key(olga, secret=SECRET, user=user, label="ci")
+            assert (made.user, made.workspace, made.label) == ("olga", "team", "ci")
+        assert (await audit_keys("team"))[0] == ("olga", "k-olga", "api_key.created")
+
+    async def test_members_see_and_revoke_their_own_keys_owners_all(self, db):
+        await create_member("olga", Role.OWNER, workspace="team")
+        await create_member("vic", Role.VIEWER, workspace="team")
+        await create_member("mallory", Role.OWNER, workspace="other")
+        olga = Principal(user="olga", workspace="team", role=Role.OWNER)
+        vic = Principal(user="vic", workspace="team", role=Role.VIEWER, key_id="k-vic")
+        olgas = await create_own_api_key(olga, secret=SECRET)
+        vics = await create_own_api_key(vic, secret=SECRET)
+        theirs = await create_api_key("mallory", workspace="other", secret=SECRET, actor="cli")
+        assert [key.user for key in await list_api_keys_for(vic)] == ["vic"]
+        assert [key.user for key in await list_api_keys_for(vic, user="vic")] == ["vic"]
+        with pytest.raises(Forbidden):
+            await list_api_keys_for(vic, user="olga")
+        assert {key.user for key in await list_api_keys_for(olga)} == {"olga", "vic"}
+        assert [key.user for key in await list_api_keys_for(olga, user="vic")] == ["vic"]
+        # Others' keys are as unknown to a viewer as missing ones.
+        for key_id in (olgas.id, theirs.id):
+            with pytest.raises(NotFound, match=f"API key {key_id} does not exist."):
+                await revoke_api_key_for(vic, key_id)
+        assert (await revoke_api_key_for(vic, vics.prefix)).revoked
+        assert (await audit_keys("team"))[0] == ("vic", "k-vic", "api_key.revoked")
+        with pytest.raises(NotFound):
+            await revoke_api_key_for(olga, theirs.id)
+        assert (await revoke_api_key_for(olga, olgas.id)).revoked
 
 
 class TestPrincipals:
     async def test_local_owner_is_made_once(self, db):
         first = await ensure_local_owner()
         second = await ensure_local_owner()
-        assert first == second == Principal(user=LOCAL_USER, workspace="default", role=Role.OWNER)
+        assert first == second == Principal(
+            user=LOCAL_USER, workspace="default", role=Role.OWNER, admin=True
+        )
         assert await Workspace.count() == 1 and await User.count() == 1
+        # The local user is a server admin, also when found rather than made.
+        assert (await User.get(LOCAL_USER)).admin is True
+        assert (await principal_for_user(LOCAL_USER)).admin is True
         assert await Membership.count() == 1
 
     async def test_trusted_user_acts_in_their_default_workspace(self, db):
         await create_member("ui", Role.EDITOR, workspace="team")
         principal = await principal_for_user("ui")
-        assert (principal.workspace, principal.role, principal.key_id) == (
-            "team", Role.EDITOR, None,
+        assert (principal.workspace, principal.role, principal.key_id, principal.admin) == (
+            "team", Role.EDITOR, None, False,
         )
 
     async def test_unknown_or_homeless_user_is_unauthenticated(self, db):
@@ -299,3 +387,7 @@ class TestPrincipals:
         viewer.require(Role.VIEWER)
         with pytest.raises(Forbidden, match="needs the editor role"):
             viewer.require(Role.EDITOR)
+        # An owner is not a server admin by being one.
+        with pytest.raises(Forbidden, match="server admin"):
+            owner.require_admin()
+        Principal(user="a", workspace="w", role=Role.VIEWER, admin=True).require_admin()

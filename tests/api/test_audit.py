@@ -19,6 +19,13 @@ class TestRecordChange:
         )
         assert entry.id.startswith("team|") and entry.at > 0
         assert page.next_cursor is None
+        # No key was named: a key-less request or the shell.
+        assert entry.key_id == ""
+
+    async def test_records_the_key_the_actor_used(self, db):
+        entry = await record_change("session.deleted", workspace="team", actor="bob", key_id="k1")
+        (listed,) = (await list_changes(workspace="team")).entries
+        assert listed == entry and (listed.actor, listed.key_id) == ("bob", "k1")
 
 
 class TestListChanges:

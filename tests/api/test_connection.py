@@ -6,6 +6,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from pymongo import MongoClient
+
+from service.embedded import EmbeddedServer
+
 SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
@@ -46,3 +50,16 @@ def test_connect_starts_the_embedded_server_and_keeps_data(tmp_path: Path):
     assert run_step("create", tmp_path) == "['library-run']"
     assert run_step("list", tmp_path) == "['library-run']"
     assert (tmp_path / "db").is_dir()
+
+
+def test_connect_joins_the_embedded_server_another_process_runs(tmp_path: Path):
+    server = EmbeddedServer(tmp_path / "db")
+    uri = server.start()
+    try:
+        assert run_step("create", tmp_path) == "['library-run']"
+        # `disconnect` left the server of the process that started it running, with the data.
+        with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+            assert client.sparring.runners.count_documents({}) == 1
+        assert run_step("list", tmp_path) == "['library-run']"
+    finally:
+        server.stop()

@@ -152,6 +152,57 @@ class TestApiUpdateEndpoint:
         with pytest.raises(NotFound):
             await api_update_endpoint("nope", name="x")
 
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"uri": "https://elsewhere.example.com/v1"},
+            {"uri": "https://elsewhere.example.com/v1", "token": TOKEN_MASK},
+            {"uri": "", "token": None},
+            {"connector_type": "echo"},
+        ],
+    )
+    async def test_moving_the_endpoint_needs_the_token(self, db, change):
+        await create_openai()
+        before = await api_read_endpoint("my-gpt")
+        with pytest.raises(InvalidInput, match="needs the token") as raised:
+            await api_update_endpoint("my-gpt", cipher=TEST_CIPHER, **change)
+        assert raised.value.field == "token"
+        assert await api_read_endpoint("my-gpt") == before
+        _, target = await load_target("my-gpt", TEST_CIPHER)
+        assert target.token == SECRET
+
+    async def test_moving_it_with_a_token_or_an_empty_one_replaces_the_token(self, db):
+        await create_openai()
+        elsewhere = "https://elsewhere.example.com/v1"
+        await api_update_endpoint("my-gpt", uri=elsewhere, token="", cipher=TEST_CIPHER)
+        _, target = await load_target("my-gpt", TEST_CIPHER)
+        assert (target.uri, target.token) == (elsewhere, "")
+        await api_update_endpoint("my-gpt", connector_type="echo", token="t2", cipher=TEST_CIPHER)
+        document, target = await load_target("my-gpt", TEST_CIPHER)
+        assert (document.connector_type, target.token) == ("echo", "t2")
+
+    async def test_the_same_uri_and_type_need_no_token(self, db):
+        await create_openai()
+        await api_update_endpoint(
+            "my-gpt", uri="https://api.example.com/v1", connector_type="openai-connector",
+            token=TOKEN_MASK, model="gpt-5",
+        )
+        document, target = await load_target("my-gpt", TEST_CIPHER)
+        assert (document.model, target.token) == ("gpt-5", SECRET)
+
+    @pytest.mark.parametrize(
+        "uri", ["https://user:pw-secret@api.example.com/v1", "http://pw-secret@api.example.com"]
+    )
+    async def test_credentials_in_the_uri_are_refused(self, db, uri):
+        with pytest.raises(InvalidInput) as raised:
+            await create_openai(uri=uri)
+        assert raised.value.field == "uri" and "pw-secret" not in str(raised.value)
+        await create_openai()
+        with pytest.raises(InvalidInput) as raised:
+            await api_update_endpoint("my-gpt", uri=uri, token="t", cipher=TEST_CIPHER)
+        assert raised.value.field == "uri" and "pw-secret" not in str(raised.value)
+        assert (await api_read_endpoint("my-gpt"))["uri"] == "https://api.example.com/v1"
+
 
 class TestApiDeleteEndpoint:
     async def test_deletes(self, db):

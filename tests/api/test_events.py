@@ -11,7 +11,9 @@ from service.api.events import Event, follow_events, last_event_seq, log_event
 from service.api.prompting import api_send_prompt
 from service.api.runners import delete_runner
 from service.api.sessions import find_session
+from service.http import create_app
 from tests.factories import create_endpoint, create_session
+from tests.support.http_client import asgi_client
 
 
 async def take(events, count: int, timeout_s: float = 10) -> list[Event]:
@@ -54,6 +56,13 @@ class TestFollowEvents:
         everything = await take(follow_events(runner_id, after=0), 10)
         resumed = await take(follow_events(runner_id, after=4), 6)
         assert resumed == everything[4:]
+
+    async def test_a_replay_without_a_number_gives_every_stored_event(self, db, task_queue):
+        runner_id = await prompted_session(task_queue, prompts=2)
+        everything = await take(follow_events(runner_id, after=0), 10)
+        replay = [event async for event in follow_events(runner_id, follow=False)]
+        assert [event.seq for event in replay] == list(range(1, 11))
+        assert replay == everything
 
     async def test_without_a_number_it_starts_from_now(self, db, task_queue):
         runner_id = await prompted_session(task_queue)
@@ -120,3 +129,19 @@ class TestFollowEvents:
             await take(follow_events("anything", after=-1), 1)
         assert raised.value.field == "last_event_id"
         assert await take(follow_events("nope", after=0), 1) == []
+
+
+class TestEventsRoute:
+    async def test_follow_false_without_a_number_replays_every_stored_event(
+        self, db, task_queue, settings
+    ):
+        runner_id = await prompted_session(task_queue)
+        async with asgi_client(create_app(settings, database=db)) as client:
+            replay = await client.get(
+                f"/api/v1/sessions/{runner_id}/events", params={"follow": "false"}
+            )
+        assert replay.status_code == 200, replay.text
+        ids = [int(line[4:]) for line in replay.text.splitlines() if line.startswith("id: ")]
+        assert ids == [1, 2, 3, 4, 5]
+        names = [line[7:] for line in replay.text.splitlines() if line.startswith("event: ")]
+        assert names.count("chat_record") == 2 and names[-1] == "batch"

@@ -171,6 +171,20 @@ class TestFailuresAreData:
         assert result.status is BatchStatus.FAILED
         assert result.current_status == "COMPLETED_WITH_ERRORS"
 
+    async def test_an_endpoint_answering_a_web_page_settles_with_an_error_record(
+        self, db, task_queue, fake_openai
+    ):
+        fake_openai.behaviours["page"] = Behaviour(html="<html><body>It works!</body></html>")
+        await fake_endpoint(fake_openai, "page")
+        await fake_endpoint(fake_openai, "healthy")
+        runner_id = await create_session(endpoints=["page", "healthy"])
+        result = await api_send_prompt(runner_id, "Hi", enqueue=task_queue.enqueue, wait_s=30)
+        assert result.status is BatchStatus.DONE
+        assert result.current_chats["page"][0]["predicted_result"].startswith(
+            f"{ERROR_PREFIX}endpoint page: the endpoint's answer is not a chat completion"
+        )
+        assert result.current_chats["healthy"][0]["predicted_result"] == "healthy says: Hi"
+
     async def test_an_endpoint_deleted_since_is_an_error_record(self, db, task_queue):
         await create_endpoint("Echo A")
         runner_id = await create_session(endpoints=["echo-a", "gone"])

@@ -86,3 +86,11 @@ async def test_an_unreachable_endpoint_is_a_connector_error():
     )
     with pytest.raises(ConnectorError, match="could not connect"):
         await predict(unreachable)
+
+
+async def test_a_web_page_instead_of_a_completion_is_a_connector_error(fake_openai):
+    fake_openai.behaviours["page"] = Behaviour(html="<html><body>It works!</body></html>")
+    with pytest.raises(ConnectorError, match="not a chat completion") as raised:
+        await predict(target(fake_openai, "page", max_attempts=1))
+    assert "It works" not in str(raised.value)
+    assert len(fake_openai.calls) == 1

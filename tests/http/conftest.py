@@ -28,7 +28,7 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     """The app in process, in the test's event loop (the database clients are bound to it)."""
     async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 

@@ -39,6 +39,8 @@ GHOST_KEY = "000000000000"
 @dataclass
 class World:
     keys: dict[Role, str]
+    # A server admin's key: a viewer in the own workspace.
+    admin_key: str
     spare_keys: dict[Role, str]
     batches: dict[Role, str]
     their_key: str
@@ -59,6 +61,8 @@ class Case:
     # there and a name that exists nowhere; None when the route addresses no one thing.
     other: tuple[str, dict[str, Any] | None, str, str] | Callable[[World], tuple] | None = None
     headers: dict[str, str] | None = None
+    # For server admins only, whatever their role: every role above answers 403.
+    admin_only: bool = False
 
 
 def run(role: Role) -> str:
@@ -209,10 +213,12 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/metrics"): Case(VIEW, 200, fixed("/api/v1/metrics")),
     ("POST", "/api/v1/admin/users"): Case(
-        OWNS, 201, lambda world, role: ("/api/v1/admin/users", {"name": f"user-{role.value}"})
+        VIEW, 201, lambda world, role: ("/api/v1/admin/users", {"name": f"user-{role.value}"}),
+        admin_only=True,
     ),
     ("POST", "/api/v1/admin/workspaces"): Case(
-        OWNS, 201, lambda world, role: ("/api/v1/admin/workspaces", {"name": f"ws-{role.value}"})
+        VIEW, 201, lambda world, role: ("/api/v1/admin/workspaces", {"name": f"ws-{role.value}"}),
+        admin_only=True,
     ),
     ("GET", "/api/v1/admin/members"): Case(OWNS, 200, fixed("/api/v1/admin/members")),
     ("PUT", "/api/v1/admin/members/{user}"): Case(
@@ -223,12 +229,13 @@ ROUTES: dict[tuple[str, str], Case] = {
         OWNS, 200, lambda world, role: (f"/api/v1/admin/members/member-{role.value}", None),
         ("/api/v1/admin/members/{name}", None, THEIR_MEMBER, GHOST_MEMBER),
     ),
-    ("GET", "/api/v1/admin/keys"): Case(OWNS, 200, fixed("/api/v1/admin/keys")),
+    # Every member manages their own keys (owners all of the workspace's).
+    ("GET", "/api/v1/admin/keys"): Case(VIEW, 200, fixed("/api/v1/admin/keys")),
     ("POST", "/api/v1/admin/keys"): Case(
-        OWNS, 201, lambda world, role: ("/api/v1/admin/keys", {"user": f"member-{role.value}"})
+        VIEW, 201, lambda world, role: ("/api/v1/admin/keys", {"label": f"own-{role.value}"})
     ),
     ("DELETE", "/api/v1/admin/keys/{key_id}"): Case(
-        OWNS, 200, lambda world, role: (f"/api/v1/admin/keys/{world.spare_keys[role]}", None),
+        VIEW, 200, lambda world, role: (f"/api/v1/admin/keys/{world.spare_keys[role]}", None),
         lambda world: ("/api/v1/admin/keys/{name}", None, world.their_key, GHOST_KEY),
     ),
     ("GET", "/api/v1/admin/audit"): Case(OWNS, 200, fixed("/api/v1/admin/audit")),
@@ -264,16 +271,20 @@ async def build_world() -> World:
         batches[role], _ = await create_batch(run(role), "queued", 0, workspace=OWN)
         await create_member(f"member-{role.value}", Role.VIEWER, workspace=OWN)
         await create_user(f"new-{role.value}")
-        spare = await create_api_key("olga", workspace=OWN, secret=TEST_KEY_SECRET, actor="test")
+        spare = await create_api_key(
+            users[role], workspace=OWN, secret=TEST_KEY_SECRET, actor="test"
+        )
         spare_keys[role] = spare.id
     await create_member("mallory", Role.OWNER, workspace=OTHER)
     await create_member(THEIR_MEMBER, Role.EDITOR, workspace=OTHER)
     await create_runner(THEIR_SESSION, endpoints=["echo-a"], workspace=OTHER)
     their_batch, _ = await create_batch(THEIR_SESSION, "theirs", 0, workspace=OTHER)
     their_key = await create_api_key("mallory", workspace=OTHER, secret=TEST_KEY_SECRET, actor="t")
+    await create_user("ada", admin=True)
+    admin_key = await create_key("ada", Role.VIEWER, workspace=OWN)
     return World(
-        keys=keys, spare_keys=spare_keys, batches=batches, their_key=their_key.id,
-        their_batch=their_batch,
+        keys=keys, admin_key=admin_key, spare_keys=spare_keys, batches=batches,
+        their_key=their_key.id, their_batch=their_batch,
     )
 
 
@@ -303,8 +314,13 @@ async def test_route_role_and_workspace(app, method, template):
     case = ROUTES[(method, template)]
     world = await build_world()
     async with asgi_client(app) as client:
+        if case.admin_only:
+            response = await call(
+                client, method, case.own(world, Role.VIEWER), world.admin_key, case
+            )
+            assert response.status_code == case.ok, response.text
         for role in ROLES:
-            allowed = role.allows(case.needs)
+            allowed = not case.admin_only and role.allows(case.needs)
             other = _other_request(case, world)
             if other is not None:
                 path, body, theirs, ghost = other

@@ -12,6 +12,11 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def key_id(key: str) -> str:
+    """The public id inside a key (`spk_<id>_<secret>`)."""
+    return key.split("_")[1]
+
+
 @pytest.fixture
 def app(required_settings, db):
     return create_app(required_settings, database=db)
@@ -53,7 +58,7 @@ async def test_a_scripted_sequence_is_listed_exactly_newest_first(app):
             "/api/v1/admin/members/vic", json={"role": "editor"}, headers=as_alice
         ))
         created = await ok(await client.post(
-            "/api/v1/admin/keys", json={"user": "vic", "label": "ci"}, headers=as_alice
+            "/api/v1/admin/keys", json={"label": "ci"}, headers=as_alice
         ), 201)
         prefix = created.json()["prefix"]
         await ok(await client.delete(f"/api/v1/admin/keys/{prefix}", headers=as_alice))
@@ -62,15 +67,19 @@ async def test_a_scripted_sequence_is_listed_exactly_newest_first(app):
 
         listing = await ok(await client.get("/api/v1/admin/audit", headers=as_alice))
         entries = listing.json()["entries"]
-        assert [(e["actor"], e["action"], e["target"]) for e in entries[: -len(setup)]] == [
-            ("bob", "DELETE /api/v1/sessions/{runner_id}", "audit-run"),
-            ("alice", "member.removed", "vic"),
-            ("alice", "api_key.revoked", prefix),
-            ("alice", "api_key.created", prefix),
-            ("alice", "member.role_changed", "vic"),
-            ("bob", "PATCH /api/v1/sessions/{runner_id}", "audit-run"),
-            ("alice", "PUT /api/v1/sessions/{runner_id}/metric/{metric_name}", "audit-run"),
-            ("bob", "POST /api/v1/sessions", "Audit Run"),
+        # Each names who acted and with which key.
+        a, b = key_id(alice), key_id(bob)
+        assert [
+            (e["actor"], e["key_id"], e["action"], e["target"]) for e in entries[: -len(setup)]
+        ] == [
+            ("bob", b, "DELETE /api/v1/sessions/{runner_id}", "audit-run"),
+            ("alice", a, "member.removed", "vic"),
+            ("alice", a, "api_key.revoked", prefix),
+            ("alice", a, "api_key.created", prefix),
+            ("alice", a, "member.role_changed", "vic"),
+            ("bob", b, "PATCH /api/v1/sessions/{runner_id}", "audit-run"),
+            ("alice", a, "PUT /api/v1/sessions/{runner_id}/metric/{metric_name}", "audit-run"),
+            ("bob", b, "POST /api/v1/sessions", "Audit Run"),
         ]
         assert entries[-len(setup):] == setup
         assert all(entry["workspace"] == "team" for entry in entries)

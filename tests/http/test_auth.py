@@ -8,12 +8,12 @@ from pydantic import ValidationError
 
 from models import ApiKey, AuditEntry, Membership, Role, Runner, User, Workspace
 from service.api import api_get_all_chats_from_session
-from service.api.accounts import LOCAL_USER
+from service.api.accounts import INVALID_KEY, LOCAL_USER, ONE_WORKSPACE, ensure_local_owner
 from service.cli import main
 from service.http import create_app
 from service.http.auth import LocalAuthOnPublicBind
 from service.settings import Settings
-from tests.factories import create_endpoint, create_key, create_runner
+from tests.factories import create_endpoint, create_key, create_member, create_runner
 from tests.support.http_client import asgi_client
 
 PUBLIC_ROUTES = ["/health", "/ready", "/schema/openapi.json"]
@@ -101,13 +101,12 @@ class TestRequiredMode:
 class TestKeyLifecycle:
     async def test_created_works_revoked_and_expired_do_not(self, required_app, db):
         owner = await create_key("olga", Role.OWNER, workspace="team")
+        await create_key("eve", Role.EDITOR, workspace="team")
         async with asgi_client(required_app, headers=bearer(owner)) as client:
-            made = await client.post("/api/v1/admin/users", json={"name": "eve"})
-            assert made.status_code == 201, made.text
-            added = await client.put("/api/v1/admin/members/eve", json={"role": "editor"})
-            assert added.status_code == 200, added.text
+            refused = await client.post("/api/v1/admin/keys", json={"user": "eve"})
+            assert refused.status_code == 403, refused.text
             created = await client.post(
-                "/api/v1/admin/keys", json={"user": "eve", "label": "laptop"}
+                "/api/v1/admin/keys", json={"user": "olga", "label": "laptop"}
             )
             assert created.status_code == 201, created.text
             key, prefix = created.json()["key"], created.json()["prefix"]
@@ -130,7 +129,7 @@ class TestKeyLifecycle:
             assert revoked.status_code == 200 and revoked.json()["revoked"] is True
             response = await client.get("/api/v1/sessions", headers=bearer(key))
             assert response.status_code == 401
-            assert response.json() == {"detail": "API key revoked."}
+            assert response.json() == {"detail": INVALID_KEY}
 
     async def test_an_expired_key_is_401(self, required_app):
         key = await create_key("eve", Role.EDITOR, workspace="team", expires_at=time.time() + 3600)
@@ -141,18 +140,17 @@ class TestKeyLifecycle:
             )
             response = await client.get("/api/v1/sessions")
         assert response.status_code == 401
-        assert response.json() == {"detail": "API key expired."}
+        assert response.json() == {"detail": INVALID_KEY}
 
     async def test_creating_a_key_with_bad_input_is_422_and_stores_nothing(self, required_app):
         owner = await create_key("olga", Role.OWNER, workspace="team")
         before = await ApiKey.count()
         async with asgi_client(required_app, headers=bearer(owner)) as client:
             for body, field in [
-                ({"user": "ghost"}, "user"),
+                ({"user": ""}, "user"),
                 ({"user": "olga", "expires_in_days": 0}, "expires_in_days"),
-                ({"user": "olga", "label": "x" * 201}, "label"),
+                ({"label": "x" * 201}, "label"),
                 ({"user": "olga", "secret": "mine"}, "secret"),
-                ({}, "user"),
             ]:
                 response = await client.post("/api/v1/admin/keys", json=body)
                 assert response.status_code == 422, (body, response.text)
@@ -161,32 +159,24 @@ class TestKeyLifecycle:
 
 
 class TestWorkspaces:
-    async def test_x_workspace_chooses_among_the_users_workspaces(self, required_app):
+    async def test_a_key_acts_only_in_the_workspace_it_was_made_in(self, required_app):
         key = await create_key("alice", Role.VIEWER, workspace="alpha")
         await create_key("alice", Role.EDITOR, workspace="beta")
+        await create_key("bob", Role.OWNER, workspace="secret-lab")
         await create_runner("In Alpha", workspace="alpha")
         await create_runner("In Beta", workspace="beta")
         async with asgi_client(required_app, headers=bearer(key)) as client:
             assert (await client.get("/api/v1/sessions/name")).json() == ["in-alpha"]
-            chosen = await client.get("/api/v1/sessions/name", headers={"X-Workspace": "beta"})
-            assert chosen.json() == ["in-beta"]
-            # The key is a viewer's in alpha, but alice edits in beta.
-            assert (await client.delete("/api/v1/sessions/in-alpha")).status_code == 403
-            deleted = await client.delete(
-                "/api/v1/sessions/in-beta", headers={"X-Workspace": "beta"}
-            )
-            assert deleted.status_code == 200
-
-    async def test_someone_elses_workspace_is_404_like_a_missing_one(self, required_app):
-        key = await create_key("alice", Role.OWNER, workspace="alpha")
-        await create_key("bob", Role.OWNER, workspace="secret-lab")
-        async with asgi_client(required_app, headers=bearer(key)) as client:
-            theirs = await client.get("/api/v1/sessions", headers={"X-Workspace": "secret-lab"})
-            missing = await client.get("/api/v1/sessions", headers={"X-Workspace": "nowhere-lab"})
-        assert theirs.status_code == missing.status_code == 404
-        assert theirs.json()["detail"].replace("secret-lab", "nowhere-lab") == (
-            missing.json()["detail"]
-        )
+            same = await client.get("/api/v1/sessions/name", headers={"X-Workspace": "alpha"})
+            assert same.json() == ["in-alpha"]
+            # Not where alice edits, nor someone else's, nor a missing one: all answer alike.
+            for workspace in ("beta", "secret-lab", "nowhere-lab"):
+                response = await client.delete(
+                    "/api/v1/sessions/in-beta", headers={"X-Workspace": workspace}
+                )
+                assert response.status_code == 403, (workspace, response.text)
+                assert response.json() == {"detail": ONE_WORKSPACE}
+        assert await Runner.find(Runner.workspace == "beta").count() == 1
 
 
 class TestLocalMode:
@@ -208,7 +198,20 @@ class TestLocalMode:
         assert (await Membership.get(f"default|{LOCAL_USER}")).role is Role.OWNER
         assert await Runner.find(Runner.workspace == "default").count() == 1
 
+    async def test_the_local_user_is_a_server_admin(self, settings, db):
+        app = create_app(settings, database=db)
+        async with asgi_client(app) as client:
+            user = await client.post("/api/v1/admin/users", json={"name": "vera"})
+            assert user.status_code == 201, user.text
+            workspace = await client.post("/api/v1/admin/workspaces", json={"name": "lab"})
+            assert workspace.status_code == 201, workspace.text
+            reserved = await client.post("/api/v1/admin/users", json={"name": "cli"})
+            assert reserved.status_code == 422, reserved.text
+        assert (await Membership.get(f"lab|{LOCAL_USER}")).role is Role.OWNER
+
     async def test_a_key_still_counts_in_local_mode(self, settings, db):
+        # The local owner's workspace: "default" is reserved, so only the service makes it.
+        await ensure_local_owner()
         key = await create_key("vera", Role.VIEWER, workspace="default")
         app = create_app(settings, database=db)
         async with asgi_client(app) as client:
@@ -219,6 +222,13 @@ class TestLocalMode:
             assert response.status_code == 403
             bad = await client.get("/api/v1/sessions", headers=bearer(key + "x"))
             assert bad.status_code == 401
+            # X-Workspace moves key-less requests, never a key.
+            await create_member(LOCAL_USER, Role.OWNER, workspace="lab")
+            assert (await client.get("/api/v1/sessions", headers={"X-Workspace": "lab"})).is_success
+            moved = await client.get(
+                "/api/v1/sessions", headers={**bearer(key), "X-Workspace": "lab"}
+            )
+            assert moved.status_code == 403, moved.text
 
     async def test_other_workspaces_are_404(self, settings, db):
         await create_key("bob", Role.OWNER, workspace="elsewhere")
@@ -288,6 +298,30 @@ class TestTrustedClients:
                 "/api/v1/sessions", json={"name": "Not Allowed", "endpoints": ["echo-a"]}
             )
         assert response.status_code == 403
+
+    async def test_x_workspace_chooses_among_the_trusted_users_workspaces(self, trusted_app):
+        await create_member("moonshot-ui", Role.VIEWER, workspace="alpha")
+        await create_member("moonshot-ui", Role.EDITOR, workspace="beta")
+        await create_member("bob", Role.OWNER, workspace="secret-lab")
+        await create_runner("In Alpha", workspace="alpha")
+        await create_runner("In Beta", workspace="beta")
+        async with asgi_client(trusted_app, client_address="10.0.0.7") as client:
+            assert (await client.get("/api/v1/sessions/name")).json() == ["in-alpha"]
+            chosen = await client.get("/api/v1/sessions/name", headers={"X-Workspace": "beta"})
+            assert chosen.json() == ["in-beta"]
+            # A viewer in alpha, an editor in beta.
+            assert (await client.delete("/api/v1/sessions/in-alpha")).status_code == 403
+            deleted = await client.delete(
+                "/api/v1/sessions/in-beta", headers={"X-Workspace": "beta"}
+            )
+            assert deleted.status_code == 200
+            # Someone else's workspace answers exactly like one that does not exist.
+            theirs = await client.get("/api/v1/sessions", headers={"X-Workspace": "secret-lab"})
+            missing = await client.get("/api/v1/sessions", headers={"X-Workspace": "nowhere-lab"})
+        assert theirs.status_code == missing.status_code == 404
+        assert theirs.json()["detail"].replace("secret-lab", "nowhere-lab") == (
+            missing.json()["detail"]
+        )
 
     def test_trusted_clients_need_a_user(self, required_settings):
         with pytest.raises(ValidationError, match="SPARRING_TRUSTED_USER"):

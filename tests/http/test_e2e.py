@@ -108,11 +108,11 @@ class TestBadInputOverHttp:
             ({"cs_num_of_prev_prompts": -3}, ["body", "cs_num_of_prev_prompts"]),
             ({"cs_num_of_prev_prompts": "many"}, ["body", "cs_num_of_prev_prompts"]),
             ({"cs_num_of_prev_prompts": 1.25}, ["body", "cs_num_of_prev_prompts"]),
-            ({"name": "***"}, ["name"]),
-            ({"prompt_template": "ghost"}, ["prompt_template"]),
-            ({"context_strategy": "ghost"}, ["context_strategy"]),
-            ({"attack_module": "ghost"}, ["attack_module"]),
-            ({"metric": "ghost"}, ["metric_id"]),
+            ({"name": "***"}, ["body", "name"]),
+            ({"prompt_template": "ghost"}, ["body", "prompt_template"]),
+            ({"context_strategy": "ghost"}, ["body", "context_strategy"]),
+            ({"attack_module": "ghost"}, ["body", "attack_module"]),
+            ({"metric": "ghost"}, ["body", "metric_id"]),
         ],
     )
     async def test_each_is_422_naming_the_field_and_stores_nothing(

@@ -49,12 +49,12 @@ class TestCreate:
         ("fields", "loc"),
         [
             ({"name": ""}, ["body", "name"]),
-            ({"name": "!!!"}, ["name"]),
-            ({"connector_type": "nope"}, ["connector_type"]),
-            ({"uri": "file:///etc/passwd"}, ["uri"]),
+            ({"name": "!!!"}, ["body", "name"]),
+            ({"connector_type": "nope"}, ["body", "connector_type"]),
+            ({"uri": "file:///etc/passwd"}, ["body", "uri"]),
             ({"max_concurrency": 0}, ["body", "max_concurrency"]),
             ({"max_calls_per_second": "fast"}, ["body", "max_calls_per_second"]),
-            ({"params": {"timeout": 0}}, ["params.timeout"]),
+            ({"params": {"timeout": 0}}, ["body", "params.timeout"]),
             ({"params": []}, ["body", "params"]),
         ],
     )
@@ -94,6 +94,16 @@ class TestUpdate:
         stored = await Endpoint.get_pymongo_collection().find_one({"endpoint_id": "my-gpt"})
         assert TEST_CIPHER.decrypt(stored["token_encrypted"]) == SECRET
 
+    async def test_a_new_uri_without_the_token_is_422_naming_token(self, client):
+        await client.post(ENDPOINTS, json=openai_body())
+        read = (await client.get(f"{ENDPOINTS}/my-gpt")).json()
+        moved = await client.put(
+            f"{ENDPOINTS}/my-gpt", json={**read, "uri": "https://elsewhere.example.com/v1"}
+        )
+        assert moved.status_code == 422, moved.text
+        assert moved.json()["error"][0]["loc"][-1] == "token"
+        assert (await client.get(f"{ENDPOINTS}/my-gpt")).json() == read
+
     async def test_unknown_is_404_and_bad_changes_422(self, client):
         assert (await client.put(f"{ENDPOINTS}/nope", json={"model": "m"})).status_code == 404
         await client.post(ENDPOINTS, json=openai_body())
@@ -129,7 +139,7 @@ class TestSessionsNeedRegisteredEndpoints:
             "/api/v1/sessions", json={"name": "Ghostly", "endpoints": [*endpoints, "ghost"]}
         )
         assert response.status_code == 422
-        assert response.json()["error"][0]["loc"] == ["endpoints"]
+        assert response.json()["error"][0]["loc"] == ["body", "endpoints"]
         assert "ghost" in response.json()["error"][0]["msg"]
         assert (await client.get("/api/v1/sessions")).json() == []
 

@@ -6,7 +6,11 @@ from typing import Annotated
 import httpx
 import pytest
 from litestar import Litestar, get, post
-from litestar.exceptions import InternalServerException, NotAuthorizedException
+from litestar.exceptions import (
+    InternalServerException,
+    NotAuthorizedException,
+    ValidationException,
+)
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, Field, validate_call
 
@@ -55,6 +59,22 @@ async def raise_error(kind: FromPath[str]) -> None:
     raise RAISED[kind]
 
 
+@get("/items/{limit:str}")
+async def raise_for_path(limit: FromPath[str]) -> None:
+    raise InvalidInput("limit must be at least 1.", field="limit")
+
+
+SHAPED = {"loc": ["body", "a", 0, "b"], "msg": "twice", "type": "duplicate_key", "input": "b"}
+
+
+@post("/shaped", status_code=200)
+async def raise_shaped() -> None:
+    raise ValidationException(
+        "Duplicate key.",
+        extra=[SHAPED],
+    )
+
+
 @get("/typed")
 async def call_typed() -> int:
     return typed("seven")  # type: ignore[arg-type]
@@ -75,13 +95,13 @@ async def take_query(
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = Litestar(
-        [raise_error, call_typed, take_body, take_query],
+        [raise_error, raise_for_path, raise_shaped, call_typed, take_body, take_query],
         exception_handlers=exception_handlers(),
         request_max_body_size=1024,
         logging_config=None,
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
 
 
@@ -112,7 +132,7 @@ class TestDomainErrors:
         assert response.json() == {
             "error": [
                 {
-                    "loc": ["limit"],
+                    "loc": ["body", "limit"],
                     "msg": "limit must be at least 1.",
                     "type": "value_error",
                     "input": None,
@@ -120,23 +140,40 @@ class TestDomainErrors:
             ]
         }
 
-    async def test_invalid_input_without_a_field(self, client):
+    async def test_a_field_sent_in_the_query_is_located_there(self, client):
+        response = await client.get("/raise/invalid", params={"limit": "0"})
+        assert response.status_code == 422
+        assert response.json()["error"][0]["loc"] == ["query", "limit"]
+
+    async def test_a_field_of_the_path_is_located_there(self, client):
+        response = await client.get("/items/0", params={"limit": "0"})
+        assert response.status_code == 422
+        assert response.json()["error"][0]["loc"] == ["path", "limit"]
+
+    async def test_invalid_input_without_a_field_is_about_the_body(self, client):
         response = await client.get("/raise/invalid-without-field")
         assert response.status_code == 422
-        assert response.json()["error"][0]["loc"] == []
+        assert response.json()["error"][0]["loc"] == ["body"]
 
     async def test_a_rejected_argument_follows_invalid_input(self, client):
         response = await client.get("/raise/rejected")
         assert response.status_code == 422
         (error,) = response.json()["error"]
-        assert (error["loc"], error["msg"]) == (["metric"], "[Session] Metric m does not exist.")
+        assert (error["loc"], error["msg"]) == (
+            ["body", "metric"], "[Session] Metric m does not exist."
+        )
+
+    async def test_an_error_already_in_shape_is_answered_as_it_is(self, client):
+        response = await client.post("/shaped")
+        assert response.status_code == 422
+        assert response.json() == {"error": [SHAPED]}
 
     async def test_a_pydantic_error_from_a_domain_function_is_422(self, client):
         response = await client.get("/typed")
         assert response.status_code == 422
         (error,) = response.json()["error"]
         # validate_call names a positional argument by its index.
-        assert error["loc"] == [0]
+        assert error["loc"] == ["body", 0]
         assert error["type"] == "int_parsing"
         assert error["input"] == "seven"
         assert "url" not in error

@@ -36,7 +36,9 @@ class TestHealth:
         try:
             async with app_lifespan(app):
                 transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://localhost"
+                ) as client:
                     response = await client.get("/ready")
                     health = await client.get("/health")
         finally:

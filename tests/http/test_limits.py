@@ -67,6 +67,16 @@ class TestRateLimit:
             statuses = [(await client.get("/api/v1/sessions")).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]
 
+    async def test_key_less_clients_each_have_their_own_allowance(self, settings, db):
+        app = create_app(limited(settings, 2), database=db)
+        async with asgi_client(app, client_address="127.0.0.1") as first, asgi_client(
+            app, client_address="127.0.0.2"
+        ) as second:
+            statuses = [(await first.get("/api/v1/sessions")).status_code for _ in range(3)]
+            # One local client using up its allowance does not lock the other out.
+            assert (await second.get("/api/v1/sessions")).status_code == 200
+        assert statuses == [200, 200, 429]
+
     def test_the_limit_must_be_positive(self, settings):
         with pytest.raises(ValueError, match="rate_limit_per_minute"):
             limited(settings, 0)

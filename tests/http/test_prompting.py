@@ -71,7 +71,7 @@ class TestPrompt:
         app = create_app(settings.model_copy(update={"prompt_wait_s": 0.8}), database=db)
         async with app_lifespan(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://[::1]") as client:
                 response = await client.post(prompt_path("mixed"), json={"user_prompt": "Hi"})
                 assert response.status_code == 202, response.text
                 assert list(response.json()["current_chats"]) == ["echo-a"]

@@ -37,8 +37,8 @@ class TestPromptTemplates:
     @pytest.mark.parametrize(
         ("body", "loc"),
         [
-            ({"name": "t1", "template": "{% if %}"}, ["template"]),
-            ({"name": "t2", "template": "no placeholder"}, ["template"]),
+            ({"name": "t1", "template": "{% if %}"}, ["body", "template"]),
+            ({"name": "t2", "template": "no placeholder"}, ["body", "template"]),
             ({"name": "t3", "template": ""}, ["body", "template"]),
             ({"name": "has space", "template": "{{ prompt }}"}, ["body", "name"]),
             ({"name": "a/b", "template": "{{ prompt }}"}, ["body", "name"]),

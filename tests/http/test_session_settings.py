@@ -40,7 +40,7 @@ class TestNamedSettings:
         response = await client.put(f"/api/v1/sessions/kept/{segment}/not-a-thing")
         assert response.status_code == 422
         (error,) = response.json()["error"]
-        assert error["loc"] == [field]
+        assert error["loc"] == ["body", field]
         assert error["msg"].endswith("not-a-thing does not exist.")
         assert await metadata("kept") == before
 
@@ -109,7 +109,7 @@ class TestContextStrategy:
         assert response.status_code == 422
         (error,) = response.json()["error"]
         assert error == {
-            "loc": ["context_strategy"],
+            "loc": ["body", "context_strategy"],
             "msg": "[Session] Context Strategy nope does not exist.",
             "type": "value_error",
             "input": None,

@@ -6,6 +6,7 @@ import pytest
 
 from service.api import api_get_all_chats_from_session, api_load_session
 from service.api.chats import append_chat_records, reserve_chat_record_ids
+from service.api.paging import MAX_LIMIT
 from tests.factories import make_chat_record
 
 METADATA_FIELDS = {
@@ -154,7 +155,7 @@ class TestCreateSession:
         assert response.status_code == 422
         assert response.json()["error"] == [
             {
-                "loc": ["endpoints"],
+                "loc": ["body", "endpoints"],
                 "msg": "Endpoint not-registered does not exist.",
                 "type": "value_error",
                 "input": None,
@@ -167,7 +168,7 @@ class TestCreateSession:
         response = await client.post("/api/v1/sessions", json=session_body("!!! ???"))
         assert response.status_code == 422
         (error,) = response.json()["error"]
-        assert error["loc"] == ["name"]
+        assert error["loc"] == ["body", "name"]
         assert "no letters or digits" in error["msg"]
         assert (await client.get("/api/v1/sessions/name")).json() == []
 
@@ -190,7 +191,7 @@ class TestCreateSession:
         (error,) = response.json()["error"]
         assert error["msg"] == message
         # The Session API names the metric `metric_id` in its runner_args.
-        assert error["loc"] == ["metric_id" if field == "metric" else field]
+        assert error["loc"] == ["body", "metric_id" if field == "metric" else field]
         assert (await client.get("/api/v1/sessions")).json() == []
         assert (await client.get("/api/v1/runners")).json() == []
 
@@ -445,14 +446,17 @@ class TestLargestNumbers:
         await post_session("huge pages")
         await add_chats("huge-pages", endpoints[0], 3)
         largest = str(2**63 - 1)
-        page = await client.get(
-            f"/api/v1/sessions/huge-pages/chats/{endpoints[0]}", params={"limit": largest}
-        )
+        chats = f"/api/v1/sessions/huge-pages/chats/{endpoints[0]}"
+        page = await client.get(chats, params={"limit": MAX_LIMIT})
         assert page.status_code == 200
         assert len(page.json()["records"]) == 3
+        # A limit has a documented maximum (a page past it is refused, not clamped).
+        assert (await client.get(chats, params={"limit": largest})).status_code == 422
         for route in ("/api/v1/sessions", "/api/v1/sessions/name", "/api/v1/runners"):
-            response = await client.get(route, params={"limit": largest})
+            response = await client.get(route, params={"limit": MAX_LIMIT})
             assert (response.status_code, len(response.json())) == (200, 1), route
+            response = await client.get(route, params={"limit": largest})
+            assert response.status_code == 422, route
             response = await client.get(route, params={"offset": largest})
             assert (response.status_code, response.json()) == (200, []), route
         past = await client.get(

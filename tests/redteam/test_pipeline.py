@@ -88,3 +88,39 @@ async def test_sandbox_escapes_fail_cleanly_without_calling_the_endpoint(db, tem
     assert record.predicted_result.startswith(f"{ERROR_PREFIX}prompt template evil:")
     assert "uid=" not in record.predicted_result and "<class" not in record.predicted_result
     assert record.prepared_prompt == ""
+
+
+async def test_anything_a_call_raises_is_a_record_naming_its_type_only(db, caplog):
+    runner_id = await create_session(endpoints=["echo-a"])
+    secret = "sk-in-an-exception-message"
+
+    async def broken(prepared: str, system_prompt: str) -> str:
+        raise AttributeError(f"'str' object has no attribute 'choices' ({secret})")
+
+    record = await run_pipeline(
+        1, "Hi", PromptSettings(system_prompt="S"), runner_id, "echo-a", broken,
+        workspace="default",
+    )
+    assert record.predicted_result == (
+        f"{ERROR_PREFIX}calling endpoint echo-a failed unexpectedly (AttributeError); "
+        "see the server log"
+    )
+    assert secret not in record.predicted_result
+    assert record.prepared_prompt == "Hi" and record.system_prompt == "S"
+    assert set(record.model_dump()) == CONTRACT_FIELDS
+    assert "calling endpoint echo-a" in caplog.text
+
+
+async def test_a_template_that_raises_anything_is_a_record(db):
+    runner_id = await create_session(endpoints=["echo-a"])
+    call = Calls()
+    record = await run_pipeline(
+        1, "Hi", PromptSettings(
+            prompt_template="huge",
+            template_source="{{ prompt }} {{ 2.0 ** (prompt | length * 100000) }}",
+        ),
+        runner_id, "echo-a", call, workspace="default",
+    )
+    assert call.seen == []
+    assert record.predicted_result.startswith(ERROR_PREFIX)
+    assert "Traceback" not in record.predicted_result and record.prepared_prompt == ""

@@ -29,6 +29,8 @@ class Behaviour:
     fail_times: int | None = None
     # Sent with error answers, so the client's retries wait this long instead of its backoff.
     retry_after_ms: int | None = 10
+    # Answer 200 with this HTML page instead of a completion (a proxy's or a web server's page).
+    html: str | None = None
 
 
 @dataclass
@@ -150,6 +152,9 @@ class FakeOpenAI:
             )
             return
         call.status = 200
+        if behaviour.html is not None:
+            await self._answer_raw(send, 200, behaviour.html.encode(), b"text/html; charset=utf-8")
+            return
         await self._answer(send, 200, completion(model, answer_for(model, call.messages)))
 
     def _should_fail(self, model: str, behaviour: Behaviour) -> bool:
@@ -175,8 +180,15 @@ class FakeOpenAI:
 
     @staticmethod
     async def _answer(send: Any, status: int, payload: dict, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
-        raw_headers = [(b"content-type", b"application/json"),
+        await FakeOpenAI._answer_raw(
+            send, status, json.dumps(payload).encode(), b"application/json", headers
+        )
+
+    @staticmethod
+    async def _answer_raw(
+        send: Any, status: int, data: bytes, content_type: bytes, headers: dict | None = None
+    ) -> None:
+        raw_headers = [(b"content-type", content_type),
                        (b"content-length", str(len(data)).encode())]
         raw_headers += [(key.encode(), value.encode()) for key, value in (headers or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})

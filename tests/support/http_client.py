@@ -17,6 +17,6 @@ async def asgi_client(
     async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app, client=(client_address, 50_000))
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers=headers
+            transport=transport, base_url="http://localhost", headers=headers
         ) as client:
             yield client

@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from litestar import Litestar
 
+from service.cli import server_options
+from service.settings import Settings
+
 STARTUP_TIMEOUT_S = 30.0
 
 
@@ -31,12 +34,15 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def live_server(app: Litestar) -> AsyncIterator[str]:
-    """Serve `app` until the block ends; yields its base URL."""
+async def live_server(app: Litestar, settings: Settings | None = None) -> AsyncIterator[str]:
+    """Serve `app` with the options `sparring serve` uses until the block ends; yields its URL.
+
+    `settings` gives the log level (default WARNING); the address is always 127.0.0.1.
+    """
+    given = settings if settings is not None else Settings.model_construct(log_level="WARNING")
     # Port 0: the kernel picks a free port as it binds, so no other process can take it first.
-    server = _Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning")
-    )
+    options = {**server_options(given), "host": "127.0.0.1", "port": 0}
+    server = _Server(uvicorn.Config(app, **options))
     serving = asyncio.create_task(server.serve())
     listening = asyncio.create_task(server.listening.wait())
     done, _ = await asyncio.wait(

@@ -6,12 +6,14 @@ import uuid
 from redis.asyncio import Redis
 from taskiq import AckableMessage
 
+from service.connectors import NetworkPolicy
 from service.settings import Settings
 from service.workers.broker import (
     CONSUMER_GROUP,
     LocalBroker,
     ReclaimingStreamBroker,
     build_broker,
+    endpoint_network_policy,
 )
 from service.workers.tasks import RUN_PROMPT_TASK
 
@@ -20,6 +22,20 @@ def test_in_process_without_redis(settings):
     broker = build_broker(settings)
     assert isinstance(broker, LocalBroker)
     assert broker.find_task(RUN_PROMPT_TASK) is not None
+
+
+def test_endpoint_calls_reach_local_networks_only_in_local_mode(settings):
+    assert settings.auth == "local"
+    assert endpoint_network_policy(settings) == NetworkPolicy(allow_private=True)
+    required = Settings(**{
+        **settings.model_dump(), "auth": "required",
+        "endpoint_allow_networks": "10.0.0.0/8, fd00::/8",
+    })
+    assert endpoint_network_policy(required) == NetworkPolicy.from_networks(
+        ["10.0.0.0/8", "fd00::/8"], allow_private=False
+    )
+    unresolved = required.model_copy(update={"auth": None, "endpoint_allow_networks": []})
+    assert endpoint_network_policy(unresolved) == NetworkPolicy()
 
 
 def test_a_redis_stream_with_a_consumer_group_when_redis_is_set(settings, redis_url):

@@ -14,6 +14,7 @@ from service.api.accounts import Principal
 from service.api.errors import InvalidInput
 from service.api.events import follow_events
 from service.api.prompting import api_send_prompt, cancel_prompts, get_batch
+from service.http.auth import ACCESS_TOKEN_OPT
 from service.http.deps import ExistingSession, Workspace
 from service.http.params import RunnerId
 from service.http.prompt_schemas import BatchOut, Cancelled, PromptCreate, PromptInfo
@@ -36,7 +37,9 @@ Wait = Annotated[
 ]
 Follow = Annotated[
     bool,
-    QueryParameter(description="false: send the stored events after the given one, then end."),
+    QueryParameter(
+        description="false: send the stored events (after the given one, else all), then end."
+    ),
 ]
 LastEventId = Annotated[
     int | None,
@@ -114,6 +117,7 @@ class PromptingController(Controller):
 
     @get(
         "/events",
+        opt={ACCESS_TOKEN_OPT: True},
         summary="Server-Sent Events: each chat record as it lands and each batch status",
         description="Every event has an id; reconnect with Last-Event-ID (or ?last_event_id=) "
         "to resume. Also takes the API key as ?access_token= (EventSource cannot send headers).",
