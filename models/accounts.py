@@ -2,10 +2,9 @@
 
 from enum import StrEnum
 
+from beanie import Document
 from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
-
-from beanie import Document
 
 from models.keys import SEPARATOR
 
@@ -53,6 +52,10 @@ class Workspace(Document):
     id: str = Field(alias="_id")
     description: str = ""
     created_at: float
+    # How many owners it has, at most: an owner leaves only through one conditional `$inc`
+    # guarded `owner_count > 1`, so two owners leaving at once cannot both go. `None` until
+    # the first membership change counts them.
+    owner_count: int | None = None
 
     class Settings:
         name = "workspaces"

@@ -6,10 +6,9 @@ Both are written before anything is queued, so a restart or a dead worker loses 
 from enum import StrEnum
 from typing import Any
 
+from beanie import Document
 from pydantic import Field
 from pymongo import ASCENDING, IndexModel
-
-from beanie import Document
 
 from models.keys import SEPARATOR
 

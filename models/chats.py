@@ -2,10 +2,9 @@
 
 from typing import Annotated
 
+from beanie import Document
 from pydantic import BaseModel, BeforeValidator, Field
 from pymongo import ASCENDING, IndexModel
-
-from beanie import Document
 
 
 def _seconds_as_text(value: object) -> object:
@@ -16,8 +15,8 @@ def _seconds_as_text(value: object) -> object:
 DurationText = Annotated[str, BeforeValidator(_seconds_as_text)]
 
 
-class ChatRecord(BaseModel):
-    """One prompt sent to one endpoint and what came back, with Moonshot's fields."""
+class MoonshotChatRecord(BaseModel):
+    """One prompt sent to one endpoint and what came back: exactly Moonshot's fields."""
 
     chat_record_id: int = Field(ge=1)
     conn_id: str
@@ -31,7 +30,12 @@ class ChatRecord(BaseModel):
     predicted_result: str = ""
     duration: DurationText = "0.0"
     prompt_time: str
-    # Who sent the prompt; not one of Moonshot's fields, so the HTTP shapes leave it out.
+
+
+class ChatRecord(MoonshotChatRecord):
+    """A chat record as stored: Moonshot's fields and who sent the prompt."""
+
+    # Not one of Moonshot's fields, so the HTTP shapes (`MoonshotChatRecord`) leave it out.
     sent_by: str = ""
 
 

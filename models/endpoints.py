@@ -2,10 +2,9 @@
 
 from typing import Any
 
+from beanie import Document
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
-
-from beanie import Document
 
 from models.keys import SEPARATOR
 

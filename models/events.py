@@ -2,10 +2,9 @@
 
 from enum import StrEnum
 
+from beanie import Document
 from pydantic import Field
 from pymongo import ASCENDING, IndexModel
-
-from beanie import Document
 
 from models.keys import SEPARATOR
 

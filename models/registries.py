@@ -6,10 +6,9 @@ workspace adds to them.
 
 from enum import StrEnum
 
+from beanie import Document
 from pydantic import Field
 from pymongo import ASCENDING, IndexModel
-
-from beanie import Document
 
 
 class RegistryKind(StrEnum):

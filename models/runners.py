@@ -1,9 +1,8 @@
 """The runner: a named owner of at most one session."""
 
+from beanie import Document
 from pydantic import Field
 from pymongo import ASCENDING, IndexModel
-
-from beanie import Document
 
 
 class Runner(Document):

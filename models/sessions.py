@@ -1,26 +1,43 @@
 """The session of a runner: its red-teaming settings, as Moonshot's session metadata."""
 
-from pydantic import Field
+from beanie import Document
+from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from beanie import Document
+DEFAULT_CS_NUM_OF_PREV_PROMPTS = 5
 
 
-class Session(Document):
+class SessionSettings(BaseModel):
+    """What a red teamer sets on a session, with Moonshot's names and defaults."""
+
+    prompt_template: str = ""
+    context_strategy: str = ""
+    cs_num_of_prev_prompts: int = DEFAULT_CS_NUM_OF_PREV_PROMPTS
+    attack_module: str = ""
+    metric: str = ""
+    system_prompt: str = ""
+
+
+class _SessionIdentity(BaseModel):
+    session_id: str
+    endpoints: list[str]
+    created_epoch: str
+    created_datetime: str
+
+
+class SessionFields(SessionSettings, _SessionIdentity):
+    """Moonshot's session metadata, in its order: who and when first, then the settings.
+
+    The one definition of a session's fields: the document stores them, the api functions
+    answer them (`SessionMetadata`), the HTTP shapes extend them.
+    """
+
+
+class Session(Document, SessionFields):
     """One runner's session; `_id` is `workspace|runner_id`, the same as its runner's."""
 
     id: str = Field(alias="_id")
     workspace: str
-    session_id: str
-    endpoints: list[str] = Field(default_factory=list)
-    created_epoch: str
-    created_datetime: str
-    prompt_template: str = ""
-    context_strategy: str = ""
-    cs_num_of_prev_prompts: int = 5
-    attack_module: str = ""
-    metric: str = ""
-    system_prompt: str = ""
     # Copies of the runner's name and description (neither ever changes), so that listing and
     # showing sessions as the web API does needs no second read of the runners.
     runner_name: str = ""

@@ -6,6 +6,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from service.cli_support import Handler, Subparsers, load_settings
+from service.logs import configure_logging
 from service.settings import Settings
 
 # Who the audit log names for changes made from the shell; a reserved name, so no user can
@@ -15,7 +17,6 @@ SECONDS_PER_DAY = 86_400
 ROLES = ("owner", "editor", "viewer")
 
 Action = Callable[[argparse.Namespace, Settings], Awaitable[str]]
-Handler = Callable[[argparse.Namespace], int]
 
 
 async def _create_user(args: argparse.Namespace, settings: Settings) -> str:
@@ -87,9 +88,8 @@ async def _with_database(action: Action, args: argparse.Namespace, settings: Set
 
 def _handler(action: Action) -> Handler:
     def run(args: argparse.Namespace) -> int:
-        # Imported when run: `service.cli` imports this module to register the command.
+        # Imported when run, so that registering the command keeps `sparring --help` light.
         from service.api.errors import SparringError
-        from service.cli import configure_logging, load_settings
 
         settings = load_settings()
         configure_logging(settings)
@@ -104,7 +104,7 @@ def _handler(action: Action) -> Handler:
     return run
 
 
-def add_admin_command(subparsers: "argparse._SubParsersAction") -> None:
+def add_admin_command(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "admin", help="Manage users, workspaces, members and API keys (bootstrap).",
     )

@@ -51,7 +51,7 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-def _server_executable() -> str:
+def server_executable() -> str:
     # Prefer the command installed next to this interpreter, so a virtualenv works unactivated.
     beside_python = Path(sys.executable).parent / SERVER_COMMAND
     if beside_python.exists():
@@ -193,7 +193,7 @@ class EmbeddedServer:
         log.info("Stopped the embedded database.")
 
     def _start_process(self) -> None:
-        executable = _server_executable()
+        executable = server_executable()
         port = self.port = free_loopback_port()
         log_file = (self.storage_path.parent / "secantusd.log").open("ab")
         process = self._process = subprocess.Popen(

@@ -7,8 +7,8 @@ from models import ChatRecord, Role, User, Workspace
 from service.api import api_create_session
 from service.api.accounts import add_member, create_api_key, create_user, create_workspace
 from service.api.endpoints import api_create_endpoint
-from service.api.runners import create_runner_with_session
 from service.api.schemas import DEFAULT_WORKSPACE
+from service.api.sessions.runners import create_runner_with_session
 from service.auth.secret import derive_api_key_secret
 from service.tokens import TokenCipher
 

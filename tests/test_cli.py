@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 
 from service.cli import build_parser, describe_database, load_settings, run_serve, server_options
-from service.logs import CHATTY_LOGGERS, SERVER_LOGGERS, configure_logging
 from service.embedded import free_loopback_port
+from service.logs import CHATTY_LOGGERS, SERVER_LOGGERS, configure_logging
 from service.settings import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -44,6 +44,33 @@ class TestParser:
             build_parser().parse_args(argv)
         assert exit_info.value.code == 2
         assert "usage: sparring" in capsys.readouterr().err
+
+
+class TestWiring:
+    def test_every_subcommand_is_registered_in_one_place(self):
+        from service.cli import SUBCOMMANDS
+
+        commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+        assert set(commands) == {"serve", "admin", "worker"}
+        assert len(SUBCOMMANDS) == len(commands)
+
+    def test_subcommand_modules_do_not_import_the_command(self):
+        # They share settings and logging through service.cli_support and service.logs: no
+        # import cycle through service.cli.
+        code = (
+            "import sys, service.admin_cli, service.workers.cli, service.cli_support; "
+            "sys.exit('service.cli' in sys.modules)"
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True
+        )
+        assert completed.returncode == 0, completed.stderr
+
+    def test_the_shared_pieces_are_still_importable_from_the_command(self):
+        from service import cli, cli_support, logs
+
+        assert cli.load_settings is cli_support.load_settings
+        assert cli.configure_logging is logs.configure_logging
 
 
 class TestLoadSettings:

@@ -155,7 +155,7 @@ class TestSharedServer:
         # A server left running by a sparring process that was killed: started here by hand.
         port = free_loopback_port()
         orphan = subprocess.Popen(
-            [embedded._server_executable(), "--host", "127.0.0.1", "--port", str(port),
+            [embedded.server_executable(), "--host", "127.0.0.1", "--port", str(port),
              "--storage-path", str(tmp_path / "db"), "--log-level", "WARNING"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -21,7 +21,7 @@ from service.api import (
     reserve_chat_record_id,
     reserve_chat_record_ids,
 )
-from service.api.runners import create_runner_with_session
+from service.api.sessions.runners import create_runner_with_session
 
 CASE = "appends"
 WORKSPACE = "bench-appends"

@@ -8,7 +8,7 @@ from bench.records import fill, read_page
 from bench.timing import Bound, measure_async
 from bench.workload import ENDPOINT, SESSION_ENDPOINTS, runner_id, runner_name
 from service.api import api_get_all_chats_from_session
-from service.api.runners import create_runner_with_session
+from service.api.sessions.runners import create_runner_with_session
 
 CASE = "chats"
 WORKSPACE = "bench-chats"

@@ -12,7 +12,7 @@ from bench.load import load
 from bench.processes import Server
 from bench.sparring import serve
 from bench.workload import SESSION_ENDPOINTS, runner_id, runner_name
-from service.api.runners import create_runner_with_session, delete_runner
+from service.api.sessions.runners import create_runner_with_session, delete_runner
 
 CASE = "http"
 # The workspace a key-less request on loopback acts in (local mode).

@@ -12,7 +12,7 @@ from service.api import (
     api_load_session,
     api_update_system_prompt,
 )
-from service.api.runners import create_runner_with_session
+from service.api.sessions.runners import create_runner_with_session
 
 CASE = "sessions"
 WORKSPACE = "bench-sessions"

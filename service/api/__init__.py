@@ -15,7 +15,7 @@ from service.api.chats import (
     reserve_chat_record_id,
     reserve_chat_record_ids,
 )
-from service.api.connection import connect, disconnect
+from service.api.connection import connect, disconnect, use_database
 from service.api.endpoints import (
     api_create_endpoint,
     api_delete_endpoint,
@@ -75,4 +75,5 @@ __all__ = [
     "iter_chat_records",
     "reserve_chat_record_id",
     "reserve_chat_record_ids",
+    "use_database",
 ]

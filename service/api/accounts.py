@@ -1,5 +1,6 @@
 """Users, workspaces, memberships and API keys, and who a presented key acts as."""
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -163,18 +164,7 @@ async def add_member(
     role = _role(role)
     await _require_user(user, field="user")
     await _require_workspace(workspace)
-    key = membership_key(workspace, user)
-    if role is not Role.OWNER:
-        await _keep_an_owner(workspace, losing=user)
-    before = await Membership.get_pymongo_collection().find_one_and_update(
-        {"_id": key},
-        {
-            "$set": {"role": role.value},
-            "$setOnInsert": {"workspace": workspace, "user": user, "created_at": time.time()},
-        },
-        upsert=True,
-        return_document=ReturnDocument.BEFORE,
-    )
+    before = await _set_role(workspace, user, role)
     # A first membership becomes where the user's key-less requests act.
     await User.get_pymongo_collection().update_one(
         {"_id": user, "default_workspace": None}, {"$set": {"default_workspace": workspace}}
@@ -197,11 +187,7 @@ async def remove_member(
     user: str, *, workspace: str, actor: str, actor_key_id: str | None = None
 ) -> None:
     require_database()
-    key = membership_key(workspace, user)
-    if await Membership.get(key) is None:
-        raise NotFound(f"User {user} is not a member of this workspace.")
-    await _keep_an_owner(workspace, losing=user)
-    await Membership.get_pymongo_collection().delete_one({"_id": key})
+    await _delete_membership(workspace, user)
     await record_change(
         "member.removed", workspace=workspace, actor=actor, key_id=actor_key_id, target=user
     )
@@ -460,14 +446,132 @@ async def _require_workspace(name: str) -> None:
         raise NotFound(f"Workspace {name} does not exist.")
 
 
-async def _keep_an_owner(workspace: str, *, losing: str) -> None:
-    # Without an owner nobody could manage the workspace's members and keys any more.
-    others = await Membership.get_pymongo_collection().count_documents(
-        {"workspace": workspace, "role": Role.OWNER.value, "user": {"$ne": losing}}
+# The owner check and the change are one atomic step: an owner's role changes (or their
+# membership goes) only after one conditional `$inc` of the workspace's `owner_count`, guarded
+# `owner_count > 1`, went through; so of two owners leaving at once only one can. The count
+# goes down before an owner leaves and up after one arrives, and is given back when the
+# membership changed meanwhile: it never exceeds the owners there are, with or without
+# transactions (a crash in between leaves it too low, which only refuses a leave too many).
+OWNER = Role.OWNER.value
+LAST_OWNER = "Workspace {workspace} must keep at least one owner."
+KEEPS_CHANGING = "The membership of {user} keeps changing; try again."
+# A membership that changes under a change is read again, this many times at most.
+MEMBERSHIP_ATTEMPTS = 16
+# How long to wait, times the attempt, for a change under way to settle the count.
+CHANGE_UNDER_WAY_S = 0.005
+
+
+async def _set_role(workspace: str, user: str, role: Role) -> dict[str, Any] | None:
+    """Give `user` the role, keeping an owner; the membership before (None if it is new)."""
+    await _count_owners_once(workspace)
+    key = membership_key(workspace, user)
+    memberships = Membership.get_pymongo_collection()
+    for attempt in range(MEMBERSHIP_ATTEMPTS):
+        current = await memberships.find_one({"_id": key}, {"role": 1})
+        if current is not None and current["role"] == OWNER:
+            if role is Role.OWNER:
+                return current
+            if not await _release_owner(workspace, key, attempt):
+                continue
+            before = await memberships.find_one_and_update(
+                {"_id": key, "role": OWNER},
+                {"$set": {"role": role.value}},
+                return_document=ReturnDocument.BEFORE,
+            )
+            if before is None:
+                await _owner_count_add(workspace, 1)
+                continue
+            return before
+        try:
+            before = await memberships.find_one_and_update(
+                {"_id": key, "role": {"$ne": OWNER}},
+                {
+                    "$set": {"role": role.value},
+                    "$setOnInsert": {
+                        "workspace": workspace, "user": user, "created_at": time.time()
+                    },
+                },
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+        except DuplicateKeyError:
+            # They became an owner meanwhile: the upsert found no non-owner to change.
+            continue
+        if role is Role.OWNER:
+            await _owner_count_add(workspace, 1)
+        return before
+    raise Conflict(KEEPS_CHANGING.format(user=user))
+
+
+async def _delete_membership(workspace: str, user: str) -> None:
+    """Remove `user` from the workspace, keeping an owner."""
+    key = membership_key(workspace, user)
+    memberships = Membership.get_pymongo_collection()
+    for attempt in range(MEMBERSHIP_ATTEMPTS):
+        current = await memberships.find_one({"_id": key}, {"role": 1})
+        if current is None:
+            raise NotFound(f"User {user} is not a member of this workspace.")
+        if current["role"] != OWNER:
+            deleted = await memberships.delete_one({"_id": key, "role": {"$ne": OWNER}})
+            if deleted.deleted_count:
+                return
+            continue
+        await _count_owners_once(workspace)
+        if not await _release_owner(workspace, key, attempt):
+            continue
+        deleted = await memberships.delete_one({"_id": key, "role": OWNER})
+        if deleted.deleted_count:
+            return
+        await _owner_count_add(workspace, 1)
+    raise Conflict(KEEPS_CHANGING.format(user=user))
+
+
+async def _count_owners_once(workspace: str) -> None:
+    """Count the owners of a workspace whose count was never kept (made before it was)."""
+    workspaces = Workspace.get_pymongo_collection()
+    if await workspaces.find_one({"_id": workspace, "owner_count": None}, {"_id": 1}) is None:
+        return
+    # No owner comes or goes before the count exists (every change waits for it here), and
+    # only the first count is kept: the count cannot include a change twice.
+    owners = await Membership.get_pymongo_collection().count_documents(
+        {"workspace": workspace, "role": OWNER}
     )
-    current = await Membership.get(membership_key(workspace, losing))
-    if current is not None and current.role is Role.OWNER and others == 0:
-        raise Conflict(f"Workspace {workspace} must keep at least one owner.")
+    await workspaces.update_one(
+        {"_id": workspace, "owner_count": None}, {"$set": {"owner_count": owners}}
+    )
+
+
+async def _release_owner(workspace: str, key: str, attempt: int) -> bool:
+    """Take the owner of membership `key` off the count, unless that leaves none: Conflict.
+
+    False when the count is low only because another change is under way (it takes an owner
+    off before the membership changes), or `key` is no longer an owner's: the caller reads
+    the membership again.
+    """
+    # Without an owner nobody could manage the workspace's members and keys any more.
+    workspaces = Workspace.get_pymongo_collection()
+    released = await workspaces.update_one(
+        {"_id": workspace, "owner_count": {"$gt": 1}}, {"$inc": {"owner_count": -1}}
+    )
+    if released.matched_count:
+        return True
+    # Read in this order, so that a change finishing meanwhile shows in one of the reads.
+    memberships = Membership.get_pymongo_collection()
+    counted = await workspaces.find_one({"_id": workspace}, {"owner_count": 1})
+    owners = await memberships.count_documents({"workspace": workspace, "role": OWNER})
+    if await memberships.find_one({"_id": key, "role": OWNER}, {"_id": 1}) is None:
+        return False
+    count = (counted or {}).get("owner_count")
+    if attempt + 1 < MEMBERSHIP_ATTEMPTS and count is not None and owners > count:
+        await asyncio.sleep(CHANGE_UNDER_WAY_S * (attempt + 1))
+        return False
+    raise Conflict(LAST_OWNER.format(workspace=workspace))
+
+
+async def _owner_count_add(workspace: str, owners: int) -> None:
+    await Workspace.get_pymongo_collection().update_one(
+        {"_id": workspace, "owner_count": {"$ne": None}}, {"$inc": {"owner_count": owners}}
+    )
 
 
 def _role(role: Role | str) -> Role:

@@ -1,17 +1,17 @@
 """Chat history of a session: reserving record ids, idempotent appends, paginated reads."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from models import ChatBucket, ChatCounter, ChatRecord
 from models.keys import bucket_key, counter_key
 from service.api.context import require_database
+from service.api.counters import increment
 from service.api.errors import InvalidInput
-
-DEFAULT_WORKSPACE = "default"
+from service.api.schemas import DEFAULT_WORKSPACE
 
 
 def bucket_of(chat_record_id: int, bucket_size: int) -> int:
@@ -29,20 +29,13 @@ async def reserve_chat_record_ids(
     if count < 1:
         raise InvalidInput("count must be at least 1.", field="count")
     require_database()
-    counter = await ChatCounter.get_pymongo_collection().find_one_and_update(
-        {"_id": counter_key(workspace, runner_id, endpoint)},
-        {
-            "$inc": {"last_id": count},
-            "$setOnInsert": {
-                "workspace": workspace,
-                "session_id": runner_id,
-                "endpoint": endpoint,
-            },
-        },
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
+    last_id = await increment(
+        ChatCounter.get_pymongo_collection(),
+        counter_key(workspace, runner_id, endpoint),
+        "last_id",
+        count,
+        {"workspace": workspace, "session_id": runner_id, "endpoint": endpoint},
     )
-    last_id = counter["last_id"]
     return list(range(last_id - count + 1, last_id + 1))
 
 
@@ -184,13 +177,28 @@ async def iter_chat_records(
                     return
 
 
+async def recent_chat_records(
+    runner_id: str, endpoint: str, count: int, *, workspace: str = DEFAULT_WORKSPACE
+) -> list[dict]:
+    """The endpoint's newest `count` records, newest first; reads only the newest bucket(s).
+
+    What the prompt pipeline is handed as the history its context strategy reads.
+    """
+    return [
+        record
+        async for record in iter_chat_records(
+            runner_id, endpoint, workspace=workspace, newest_first=True, limit=count
+        )
+    ]
+
+
 def _record_id(record: dict) -> int:
     return record["chat_record_id"]
 
 
 async def _all_buckets(
     workspace: str, runner_id: str, endpoint: str, first_bucket: int
-) -> AsyncIterator[list[dict]]:
+) -> AsyncGenerator[list[dict], None]:
     query: dict[str, Any] = {"workspace": workspace, "session_id": runner_id, "endpoint": endpoint}
     if first_bucket:
         query["bucket_no"] = {"$gte": first_bucket}
@@ -207,7 +215,7 @@ async def _buckets_by_id(
     after: int,
     bucket_size: int,
     newest_first: bool,
-) -> AsyncIterator[list[dict]]:
+) -> AsyncGenerator[list[dict], None]:
     """Walk bucket numbers from the cursor (or back from the newest), reading each by `_id`."""
     counter = await ChatCounter.get_pymongo_collection().find_one(
         {"_id": counter_key(workspace, runner_id, endpoint)}, {"last_id": 1}

@@ -14,8 +14,7 @@ from models.endpoints import endpoint_key
 from service.api.context import require_database
 from service.api.errors import Conflict, InvalidInput, NotFound, Stale
 from service.api.schemas import DEFAULT_WORKSPACE
-from service.connectors import Target, connector_class, connector_types
-from service.settings import Settings
+from service.connectors import CallParams, Target, connector_class, connector_types
 from service.tokens import TOKEN_MASK, TokenCipher
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -32,11 +31,6 @@ MAX_URI_CHARS = 2048
 
 def endpoint_not_found(endpoint_id: str) -> NotFound:
     return NotFound(f"[ConnectorEndpoint] Endpoint {endpoint_id} does not exist.")
-
-
-def _cipher(cipher: TokenCipher | None) -> TokenCipher:
-    # Library use without the service: the same key `sparring serve` would use here.
-    return cipher if cipher is not None else TokenCipher.from_settings(Settings())
 
 
 def _check_connector_type(connector_type: str) -> None:
@@ -92,7 +86,7 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def endpoint_dict(document: Endpoint | dict[str, Any]) -> dict[str, Any]:
     """Moonshot's endpoint dict, with the token masked: it is never given back."""
-    fields = document if isinstance(document, dict) else document.model_dump()
+    fields: dict[str, Any] = document if isinstance(document, dict) else document.model_dump()
     return {
         "id": fields["endpoint_id"],
         "name": fields["name"],
@@ -143,9 +137,13 @@ async def api_create_endpoint(
     params: dict,
     *,
     workspace: str = DEFAULT_WORKSPACE,
-    cipher: TokenCipher | None = None,
+    cipher: TokenCipher,
 ) -> str:
-    """Add an endpoint; its id is the slug of its name. Returns the id."""
+    """Add an endpoint; its id is the slug of its name. Returns the id.
+
+    `cipher` encrypts the token: the service's (`TokenCipher.from_settings(settings)`), so
+    that the workers holding the same key can use it.
+    """
     fields = EndpointFields(
         name=name, connector_type=connector_type, uri=uri, token=token,
         max_calls_per_second=max_calls_per_second, max_concurrency=max_concurrency, model=model,
@@ -163,7 +161,7 @@ async def api_create_endpoint(
         connector_type=connector_type,
         uri=uri,
         model=model,
-        token_encrypted=_cipher(cipher).encrypt(token),
+        token_encrypted=cipher.encrypt(token),
         max_calls_per_second=max_calls_per_second,
         max_concurrency=max_concurrency,
         params=checked_params,
@@ -198,10 +196,13 @@ async def api_update_endpoint(
     ep_id: NonEmpty,
     *,
     workspace: str = DEFAULT_WORKSPACE,
-    cipher: TokenCipher | None = None,
+    cipher: TokenCipher,
     **kwargs: Any,
 ) -> bool:
-    """Change the fields given (None: unchanged) in one atomic update by `_id`; the id stays."""
+    """Change the fields given (None: unchanged) in one atomic update by `_id`; the id stays.
+
+    `cipher` encrypts a new token, as in `api_create_endpoint`.
+    """
     unknown = sorted(set(kwargs) - set(UPDATABLE) - IGNORED_ON_UPDATE)
     if unknown:
         raise InvalidInput(f"{unknown[0]} cannot be updated.", field=unknown[0])
@@ -219,7 +220,7 @@ async def api_update_endpoint(
     if "params" in changes:
         update["params"] = checked_params
     if new_token is not None:
-        update["token_encrypted"] = _cipher(cipher).encrypt(fields.token)
+        update["token_encrypted"] = cipher.encrypt(fields.token)
     if update:
         where: dict[str, Any] = {"_id": endpoint_key(workspace, ep_id)}
         if new_token is None:
@@ -297,11 +298,18 @@ async def load_target(
 ) -> tuple[Endpoint, Target]:
     """The endpoint and what its connector needs, token decrypted; for running prompts only."""
     document = Endpoint.model_validate(await _stored(endpoint_id, workspace))
+    params = EndpointParams.model_validate(document.params)
     target = Target(
         endpoint_id=document.endpoint_id,
         uri=document.uri,
         model=document.model,
         token=cipher.decrypt(document.token_encrypted),
-        params=EndpointParams.model_validate(document.params),
+        # The connectors' own type: they know nothing of how endpoints are stored.
+        params=CallParams(
+            temperature=params.temperature,
+            max_tokens=params.max_tokens,
+            timeout=params.timeout,
+            max_attempts=params.max_attempts,
+        ),
     )
     return document, target

@@ -29,7 +29,15 @@ class Forbidden(SparringError, PermissionError):
 
 
 class Unauthenticated(SparringError, PermissionError):
-    """No usable credentials: none given, or an unknown, revoked or expired key."""
+    """No usable credentials: none given, or an unknown, revoked or expired key.
+
+    `challenge` names the scheme the caller should authenticate with ("Bearer"), when the
+    answer is to ask for credentials.
+    """
+
+    def __init__(self, message: str, *, challenge: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 class Stale(Conflict):
@@ -38,6 +46,22 @@ class Stale(Conflict):
 
 class NoDatabase(SparringError, RuntimeError):
     """No database was given and none has been initialised."""
+
+
+class PreconditionRequired(SparringError, RuntimeError):
+    """A change must name the version it is based on, and named none."""
+
+
+class RateLimited(SparringError, RuntimeError):
+    """The caller asked too often; `retry_after` says in how many seconds to try again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(SparringError, RuntimeError):
+    """Something the request needs (the database, the rate limit store) does not answer."""
 
 
 class RejectedArgument(InvalidInput, RuntimeError):

@@ -10,19 +10,28 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ReturnDocument
+from beanie import SortDirection
+from beanie.operators import GT
+from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
 from models import EventCounter, EventKind, PromptTask, SessionEvent
 from models.events import event_counter_key, event_key
 from service.api.context import require_database
+from service.api.counters import increment
 from service.api.errors import InvalidInput
 from service.api.schemas import DEFAULT_WORKSPACE
-from service.api.sessions import find_session
+from service.api.sessions.store import find_session
 
 PAGE_SIZE = 200
 # An event stored this long ago without a number lost its writer; the next writer numbers it.
 ORPHAN_AFTER_S = 10.0
+
+
+class _TaskRecord(BaseModel):
+    """A prompt task read for its record only."""
+
+    record: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -48,47 +57,45 @@ async def log_event(
     Whoever stores the fact numbers it, so two writers of one fact use one number. A fact
     stored by a writer that died before numbering it is numbered by the next writer of it.
     """
-    collection = SessionEvent.get_pymongo_collection()
     key = event_key(workspace, session_id, fact)
     now = time.time()
-    try:
-        await collection.insert_one(
-            {
-                "_id": key,
-                "workspace": workspace,
-                "session_id": session_id,
-                "session_epoch": session_epoch,
-                "fact": fact,
-                "kind": kind.value,
-                "batch_id": batch_id,
-                "at": now,
-                **fields,
-            }
-        )
-    except DuplicateKeyError:
-        stored = await collection.find_one({"_id": key}, {"seq": 1, "at": 1})
-        if stored is None or stored.get("seq") is not None or now - stored["at"] < ORPHAN_AFTER_S:
-            return
-    counter = await EventCounter.get_pymongo_collection().find_one_and_update(
-        {"_id": event_counter_key(workspace, session_id)},
-        {"$inc": {"last_seq": 1},
-         "$setOnInsert": {"workspace": workspace, "session_id": session_id}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
+    event = SessionEvent(
+        id=key,
+        workspace=workspace,
+        session_id=session_id,
+        session_epoch=session_epoch,
+        fact=fact,
+        kind=kind,
+        batch_id=batch_id,
+        at=now,
+        **fields,
     )
-    await collection.update_one(
+    try:
+        await event.insert()
+    except DuplicateKeyError:
+        stored = await SessionEvent.get(key)
+        if stored is None or stored.seq is not None or now - stored.at < ORPHAN_AFTER_S:
+            return
+    # Raw PyMongo for the two writes that must be atomic: the counter's `$inc` (upserted), and
+    # numbering the event only while it has no number, so two writers of a fact use one.
+    seq = await increment(
+        EventCounter.get_pymongo_collection(),
+        event_counter_key(workspace, session_id),
+        "last_seq",
+        1,
+        {"workspace": workspace, "session_id": session_id},
+    )
+    await SessionEvent.get_pymongo_collection().update_one(
         {"_id": key, "seq": None},
-        {"$set": {"seq": counter["last_seq"], "numbered_at": time.time()}},
+        {"$set": {"seq": seq, "numbered_at": time.time()}},
     )
 
 
 async def last_event_seq(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> int:
     """The number of the session's newest event (0 before the first)."""
     require_database()
-    counter = await EventCounter.get_pymongo_collection().find_one(
-        {"_id": event_counter_key(workspace, runner_id)}, {"last_seq": 1}
-    )
-    return 0 if counter is None else int(counter["last_seq"])
+    counter = await EventCounter.get(event_counter_key(workspace, runner_id))
+    return 0 if counter is None else counter.last_seq
 
 
 async def read_events(
@@ -97,34 +104,33 @@ async def read_events(
     after: int,
     workspace: str = DEFAULT_WORKSPACE,
     limit: int = PAGE_SIZE,
-) -> list[dict[str, Any]]:
-    """Stored events of the session after number `after`, in order (raw documents)."""
-    cursor = SessionEvent.get_pymongo_collection().find(
-        {"workspace": workspace, "session_id": runner_id, "seq": {"$gt": after}},
-        sort=[("seq", 1)],
+) -> list[SessionEvent]:
+    """Stored events of the session after number `after`, in order."""
+    return await SessionEvent.find(
+        SessionEvent.workspace == workspace,
+        SessionEvent.session_id == runner_id,
+        GT(SessionEvent.seq, after),
+        sort=[("seq", SortDirection.ASCENDING)],
         limit=limit,
-    )
-    return [document async for document in cursor]
+    ).to_list()
 
 
-async def _event(document: dict[str, Any]) -> Event:
-    if document["kind"] == EventKind.RECORD:
-        task = await PromptTask.get_pymongo_collection().find_one(
-            {"_id": document["task_id"]}, {"record": 1}
-        )
+async def _event(stored: SessionEvent, seq: int) -> Event:
+    if stored.kind is EventKind.RECORD:
+        task = await PromptTask.find_one(PromptTask.id == stored.task_id).project(_TaskRecord)
         return Event(
-            seq=document["seq"],
+            seq=seq,
             name="chat_record",
             data={
-                "batch_id": document["batch_id"],
-                "conn_id": document["endpoint"],
-                "chat_record": (task or {}).get("record"),
+                "batch_id": stored.batch_id,
+                "conn_id": stored.endpoint,
+                "chat_record": None if task is None else task.record,
             },
         )
     return Event(
-        seq=document["seq"],
+        seq=seq,
         name="batch",
-        data={"batch_id": document["batch_id"], "status": document["status"]},
+        data={"batch_id": stored.batch_id, "status": stored.status},
     )
 
 
@@ -165,18 +171,20 @@ async def follow_events(
     checked_at = last_sent = time.monotonic()
     while True:
         page = await read_events(runner_id, after=cursor, workspace=workspace)
-        for document in page:
-            if document["seq"] != cursor + 1:
+        for stored in page:
+            # Only numbered events are read (`seq > after`).
+            seq = stored.seq or 0
+            if seq != cursor + 1:
                 now = time.monotonic()
                 gap_since = gap_since if gap_since is not None else now
                 if now - gap_since < gap_wait_s:
                     break
             gap_since = None
-            cursor = document["seq"]
+            cursor = seq
             # Events of an earlier session of the same name are skipped, not replayed.
-            if document.get("session_epoch") == epoch:
+            if stored.session_epoch == epoch:
                 last_sent = time.monotonic()
-                yield await _event(document)
+                yield await _event(stored, seq)
         else:
             if len(page) == PAGE_SIZE:
                 continue

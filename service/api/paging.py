@@ -1,11 +1,41 @@
-"""The largest page a listing answers; `limit` above it is refused rather than clamped."""
+"""Paging of listings: the bounds of `limit`, `offset` and `cursor`, defined once.
+
+The annotated types serve `validate_call` signatures (Moonshot's functions: pydantic's
+ValidationError); `check_page` gives the service's own listings `InvalidInput` naming the
+argument; the HTTP query parameters are built from the same bounds.
+"""
+
+from typing import Annotated
+
+from pydantic import Field
 
 from service.api.errors import InvalidInput
 
+# The largest page a listing answers; `limit` above it is refused rather than clamped.
 MAX_LIMIT = 1000
+# The largest integer MongoDB stores; a bigger skip or id would fail in the driver.
+MAX_INT64 = 2**63 - 1
+
+LIMIT_BOUNDS = (1, MAX_LIMIT)
+POSITION_BOUNDS = (0, MAX_INT64)
+
+# None (the default) means everything.
+Limit = Annotated[int | None, Field(ge=LIMIT_BOUNDS[0], le=LIMIT_BOUNDS[1])]
+Offset = Annotated[int, Field(ge=POSITION_BOUNDS[0], le=POSITION_BOUNDS[1])]
+# The id of the last item of the previous page; 0 starts at the first.
+Cursor = Annotated[int, Field(ge=POSITION_BOUNDS[0], le=POSITION_BOUNDS[1])]
+
+_BOUNDS = {"limit": LIMIT_BOUNDS, "offset": POSITION_BOUNDS, "cursor": POSITION_BOUNDS}
+
+
+def check_page(**arguments: int | None) -> None:
+    """InvalidInput naming the first of `limit`, `offset`, `cursor` outside its bounds."""
+    for name, value in arguments.items():
+        low, high = _BOUNDS[name]
+        if value is not None and not low <= value <= high:
+            raise InvalidInput(f"{name} must be between {low} and {high}.", field=name)
 
 
 def check_limit(limit: int | None) -> None:
     """Refuse a `limit` outside 1..MAX_LIMIT; None (everything) is fine."""
-    if limit is not None and not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", field="limit")
+    check_page(limit=limit)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from service.connectors.base import Connector, ConnectorError, Target
+from service.connectors.base import CallParams, Connector, ConnectorError, Target
 from service.connectors.network import AddressNotAllowed, NetworkPolicy, guarded_http_client
 
 
@@ -43,6 +43,6 @@ def new_http_client(policy: NetworkPolicy) -> Any:
 
 
 __all__ = [
-    "CONNECTORS", "AddressNotAllowed", "Connector", "ConnectorError", "NetworkPolicy", "Target",
-    "connector_class", "connector_types", "new_http_client",
+    "CONNECTORS", "AddressNotAllowed", "CallParams", "Connector", "ConnectorError",
+    "NetworkPolicy", "Target", "connector_class", "connector_types", "new_http_client",
 ]

@@ -5,7 +5,21 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from models import EndpointParams
+
+@dataclass(frozen=True)
+class CallParams:
+    """How to call an endpoint: sampling options, and the time and attempts a call may take.
+
+    The connectors' own type, so they know nothing of how endpoints are stored; the domain
+    fills it from a stored endpoint's (already validated) parameters.
+    """
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    # Seconds per call attempt.
+    timeout: float = 60.0
+    # Attempts per call, retries on 429/5xx included.
+    max_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -17,7 +31,7 @@ class Target:
     model: str
     # Kept out of repr, so a logged or raised Target never shows it.
     token: str = field(repr=False)
-    params: EndpointParams = field(default_factory=EndpointParams)
+    params: CallParams = field(default_factory=CallParams)
 
 
 class ConnectorError(Exception):
@@ -42,7 +56,7 @@ class Connector(ABC):
     async def predict(self, prompt: str, system_prompt: str = "") -> str:
         """The endpoint's answer to `prompt`; raises ConnectorError when there is none."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional to override, so not abstract
         """Release what the connector holds (connections); nothing by default."""
 
     async def __aenter__(self) -> Self:

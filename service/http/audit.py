@@ -7,11 +7,11 @@ themselves, since the CLI makes them too, and their routes opt out with `AUDITED
 """
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
@@ -34,7 +34,8 @@ class AuditChanges(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         principal = scope.get("auth")
-        if scope["method"] not in CHANGE_METHODS or not isinstance(principal, Principal):
+        method = cast(HTTPScope, scope)["method"]  # `scopes` lets HTTP requests alone through
+        if method not in CHANGE_METHODS or not isinstance(principal, Principal):
             await next_app(scope, receive, send)
             return
 
@@ -42,7 +43,7 @@ class AuditChanges(ASGIMiddleware):
             if message["type"] == "http.response.start" and message["status"] < 400:
                 # Recorded before the answer, so a client that saw success finds the entry.
                 await record_change(
-                    f"{scope['method']} {scope['path_template']}",
+                    f"{method} {scope['path_template']}",
                     workspace=principal.workspace,
                     actor=principal.user,
                     key_id=principal.key_id,

@@ -9,7 +9,6 @@ import re
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
@@ -44,6 +43,8 @@ ROLE_OPT = "role"
 # the caller's role in their workspace does not matter there.
 ADMIN_OPT = "server_admin"
 NO_KEY = "An API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+# What a request refused for its credentials is told to authenticate with.
+CHALLENGE = "Bearer"
 
 
 class LocalAuthOnPublicBind(ValueError):
@@ -111,9 +112,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         try:
             principal = await self._principal(connection)
         except Unauthenticated as error:
-            raise NotAuthorizedException(
-                str(error), headers={"WWW-Authenticate": "Bearer"}
-            ) from error
+            raise Unauthenticated(str(error), challenge=CHALLENGE) from error
         return AuthenticationResult(user=principal.user, auth=principal)
 
     async def _principal(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -165,4 +164,4 @@ def role_guard(
     if route_handler.opt.get(ADMIN_OPT):
         principal.require_admin()
         return
-    principal.require(required_role(route_handler, connection.scope.get("method", "GET")))
+    principal.require(required_role(route_handler, str(connection.scope.get("method", "GET"))))

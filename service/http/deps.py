@@ -8,8 +8,8 @@ from litestar.di import NamedDependency, Provide
 
 from service.api.accounts import Principal
 from service.api.errors import NoDatabase
-from service.api.runners import require_session
-from service.api.schemas import SessionMetadata
+from service.api.sessions.runners import require_session
+from service.api.sessions.schemas import SessionMetadata
 from service.database import Database
 from service.http.auth import principal_of
 from service.http.params import RunnerId

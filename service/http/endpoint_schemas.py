@@ -13,21 +13,23 @@ from pydantic import (
 from service.http.schemas import MAX_INT64, NoControl
 
 REDACTED = "***"
+# A URI may carry a password (refused, but a refusal must not quote it back either).
+SECRET_FIELDS = ("token", "uri")
 
 
 def _redacted(loc: tuple[Any, ...], value: Any) -> Any:
-    if loc and loc[-1] == "token":
+    if loc and loc[-1] in SECRET_FIELDS:
         return REDACTED
-    if isinstance(value, dict) and "token" in value:
-        return {**value, "token": REDACTED}
+    if isinstance(value, dict):
+        return {key: REDACTED if key in SECRET_FIELDS else item for key, item in value.items()}
     return value
 
 
 class TokenRedacted(BaseModel):
-    """A body with a `token`: its validation errors never quote the token back.
+    """A body with a `token` and a `uri`: its validation errors never quote either back.
 
     An error about a missing field quotes the whole body, token included; the error table
-    answers the input of each error, so the token is taken out here, where it is known.
+    answers the input of each error, so the secrets are taken out here, where they are known.
     """
 
     @model_validator(mode="wrap")

@@ -1,10 +1,16 @@
-"""The only table from errors to HTTP answers, registered once in `create_app`.
+"""The only table from errors to HTTP answers: status, body and headers.
 
 Validation failures answer 422 with Moonshot's `{"error": [{"loc", "msg", "type", "input"}]}`,
 `loc` starting with where the field was ("body", "path", "query" or "header"); every other
 error answers `{"detail": "<message>"}`.
+
+`error_response` turns any error into its answer. Litestar's exception handlers call it
+(`exception_handlers()`, registered once in `create_app`), and so does `send_error`, for an
+ASGI middleware that runs where those handlers do not (before routing, or around the app):
+either way the answer comes from this table. Code raises; nothing else builds an error answer.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from enum import Enum
@@ -13,16 +19,26 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_412_PRECONDITION_FAILED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_428_PRECONDITION_REQUIRED,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
-from litestar.types import ExceptionHandlersMap
+from litestar.types import (
+    ExceptionHandlersMap,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Send,
+)
 from pydantic import ValidationError
 
 from service.api.errors import (
@@ -31,25 +47,83 @@ from service.api.errors import (
     InvalidInput,
     NoDatabase,
     NotFound,
+    PreconditionRequired,
+    RateLimited,
     SparringError,
     Stale,
     Unauthenticated,
+    Unavailable,
 )
 
 log = logging.getLogger(__name__)
 
-ErrorHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
+AnyRequest = Request[Any, Any, Any]
+ErrorHandler = Callable[[AnyRequest, Any], Response[Any]]
+Answer = Callable[[Any, AnyRequest | None], Response[Any]]
 
-# Domain error -> status. Litestar picks the nearest class in the error's MRO, so a subclass
+
+class RequestRefused(Exception):
+    """A request refused for how it was sent, before a handler saw it (transport, not domain).
+
+    Raised by the checks in `service.http.guards`; answered from `REQUEST_STATUS`.
+    """
+
+
+class MalformedRequest(RequestRefused):
+    """The request cannot be served as sent (a Host not served, a body nested too deep)."""
+
+
+class BodyTooLarge(RequestRefused):
+    """The body is larger than the service accepts."""
+
+
+class UnsupportedMediaType(RequestRefused):
+    """The body is not sent as the media type the service reads."""
+
+
+class InvalidBody(RequestRefused):
+    """The body fails a check made before parsing; `errors` are already in the 422 shape."""
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+# Error -> status, answered with `{"detail": message}` (InvalidInput and InvalidBody answer in
+# the validation shape). The nearest class in the error's MRO decides, so a subclass
 # (RejectedArgument < InvalidInput, Stale < Conflict) follows its parent unless listed itself.
 DOMAIN_STATUS: dict[type[SparringError], int] = {
     InvalidInput: HTTP_422_UNPROCESSABLE_ENTITY,
     NotFound: HTTP_404_NOT_FOUND,
     Conflict: HTTP_409_CONFLICT,
     Stale: HTTP_412_PRECONDITION_FAILED,
+    PreconditionRequired: HTTP_428_PRECONDITION_REQUIRED,
     Forbidden: HTTP_403_FORBIDDEN,
     Unauthenticated: HTTP_401_UNAUTHORIZED,
+    RateLimited: HTTP_429_TOO_MANY_REQUESTS,
     NoDatabase: HTTP_503_SERVICE_UNAVAILABLE,
+    Unavailable: HTTP_503_SERVICE_UNAVAILABLE,
+}
+REQUEST_STATUS: dict[type[RequestRefused], int] = {
+    MalformedRequest: HTTP_400_BAD_REQUEST,
+    BodyTooLarge: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    UnsupportedMediaType: HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    InvalidBody: HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+
+def _retry_after(exc: RateLimited) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after)}
+
+
+def _challenge(exc: Unauthenticated) -> dict[str, str]:
+    return {"WWW-Authenticate": exc.challenge} if exc.challenge else {}
+
+
+# Error -> the headers its answer carries.
+ERROR_HEADERS: dict[type[Exception], Callable[[Any], dict[str, str]]] = {
+    RateLimited: _retry_after,
+    Unauthenticated: _challenge,
 }
 INTERNAL_ERROR = "Internal server error."
 MALFORMED_PREFIX = "JSON is malformed: "
@@ -86,7 +160,7 @@ def _error_type(message: str) -> str:
     return "value_error"
 
 
-def _litestar_error(request: Request[Any, Any, Any], message: dict[str, Any]) -> dict[str, Any]:
+def _litestar_error(request: AnyRequest | None, message: dict[str, Any]) -> dict[str, Any]:
     source = message.get("source")
     source = source.value if isinstance(source, Enum) else source
     key = message.get("key")
@@ -95,17 +169,15 @@ def _litestar_error(request: Request[Any, Any, Any], message: dict[str, Any]) ->
         # Litestar's way of saying that a required body is empty.
         return {"loc": ["body"], "msg": "Field required", "type": "missing", "input": None}
     given = None
-    if source == "query" and key is not None:
+    if request is not None and source == "query" and key is not None:
         given = request.query_params.get(key)
-    elif source == "path" and key is not None:
+    elif request is not None and source == "path" and key is not None:
         given = request.path_params.get(key)
     loc = [item for item in (source, *(key.split(".") if key else ())) if item]
     return {"loc": loc, "msg": text, "type": _error_type(text), "input": given}
 
 
-def handle_request_validation(
-    request: Request[Any, Any, Any], exc: ValidationException
-) -> Response[Any]:
+def _request_validation(exc: ValidationException, request: AnyRequest | None) -> Response[Any]:
     """Litestar's own validation of path, query and body, in Moonshot's 422 shape."""
     # Litestar keeps pydantic's error list (with types and inputs) on the cause of a body error.
     cause_errors = getattr(exc.__cause__, "errors", None)
@@ -113,7 +185,7 @@ def handle_request_validation(
         return validation_error(_pydantic_errors(cause_errors, prefix=("body",)))
     messages = exc.extra if isinstance(exc.extra, list) else []
     errors = [
-        # An error already in the answer's shape (the body guard's) is answered as it is.
+        # An error already in the answer's shape is answered as it is.
         message if "loc" in message else _litestar_error(request, message)
         for message in messages
         if isinstance(message, dict)
@@ -123,25 +195,23 @@ def handle_request_validation(
     return validation_error(errors)
 
 
-def handle_pydantic_validation(
-    request: Request[Any, Any, Any], exc: ValidationError
-) -> Response[Any]:
+def _pydantic_validation(exc: ValidationError, request: AnyRequest | None) -> Response[Any]:
     """A wrong-typed argument that reached a domain function (its `validate_call`)."""
     return validation_error(_pydantic_errors(exc.errors(include_url=False), prefix=("body",)))
 
 
-def field_location(request: Request[Any, Any, Any], field: str | None) -> list[str]:
+def field_location(request: AnyRequest | None, field: str | None) -> list[str]:
     """Where a field the domain names came from: a path or query parameter, else the body."""
     if field is None:
         return ["body"]
-    if field in request.path_params:
+    if request is not None and field in request.path_params:
         return ["path", field]
-    if field in request.query_params:
+    if request is not None and field in request.query_params:
         return ["query", field]
     return ["body", field]
 
 
-def handle_invalid_input(request: Request[Any, Any, Any], exc: InvalidInput) -> Response[Any]:
+def _invalid_input(exc: InvalidInput, request: AnyRequest | None) -> Response[Any]:
     return validation_error(
         [
             {
@@ -154,41 +224,97 @@ def handle_invalid_input(request: Request[Any, Any, Any], exc: InvalidInput) -> 
     )
 
 
-def domain_error_handler(status_code: int) -> ErrorHandler:
-    def handle(request: Request[Any, Any, Any], exc: SparringError) -> Response[Any]:
-        return detail_error(str(exc), status_code)
-
-    return handle
+def _invalid_body(exc: InvalidBody, request: AnyRequest | None) -> Response[Any]:
+    return validation_error(exc.errors)
 
 
-def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _detail_answer(status_code: int) -> Answer:
+    def answer(exc: Exception, request: AnyRequest | None) -> Response[Any]:
+        return detail_error(str(exc), status_code, headers=_headers(exc) or None)
+
+    return answer
+
+
+def _headers(exc: Exception) -> dict[str, str]:
+    for error_class in type(exc).__mro__:
+        headers_of = ERROR_HEADERS.get(error_class)
+        if headers_of is not None:
+            return headers_of(exc)
+    return {}
+
+
+def _http_exception(exc: HTTPException, request: AnyRequest | None) -> Response[Any]:
     """Litestar's client errors (400 malformed JSON, 404 no route, 405, 413, ...) as `detail`."""
     if exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR:
-        return handle_internal_error(request, exc)
+        return _internal_error(exc, request)
     detail = str(exc.detail)
     if isinstance(exc.__cause__, SerializationException):
         detail = f"The request body is not valid JSON: {detail.removeprefix(MALFORMED_PREFIX)}"
     return detail_error(detail, exc.status_code, headers=exc.headers)
 
 
-def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def _internal_error(exc: BaseException, request: AnyRequest | None) -> Response[Any]:
+    if request is None:
+        log.error("Unhandled error before routing", exc_info=exc)
+    else:
+        log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return detail_error(INTERNAL_ERROR, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-def exception_handlers() -> ExceptionHandlersMap:
-    handlers: ExceptionHandlersMap = {
-        status_class: domain_error_handler(status_code)
-        for status_class, status_code in DOMAIN_STATUS.items()
+# How each kind of error is answered; the nearest class in an error's MRO decides.
+ANSWERS: dict[type[Exception], Answer] = {
+    **{error_class: _detail_answer(status) for error_class, status in DOMAIN_STATUS.items()},
+    **{error_class: _detail_answer(status) for error_class, status in REQUEST_STATUS.items()},
+    InvalidInput: _invalid_input,
+    InvalidBody: _invalid_body,
+    ValidationError: _pydantic_validation,
+    ValidationException: _request_validation,
+    HTTPException: _http_exception,
+}
+
+
+def error_response(exc: BaseException, request: AnyRequest | None = None) -> Response[Any]:
+    """The answer to `exc`: from the table, else a logged 500 that tells nothing of it.
+
+    `request`, when known, locates a field the domain names (path, query or body) and names
+    the route in the log.
+    """
+    for error_class in type(exc).__mro__:
+        answer = ANSWERS.get(error_class)
+        if answer is not None:
+            return answer(exc, request)
+    return _internal_error(exc, request)
+
+
+async def send_error(send: Send, exc: BaseException) -> None:
+    """Answer `exc` on a raw ASGI connection, for a middleware Litestar's handlers do not cover.
+
+    Only before the response started: the caller must not have sent anything yet.
+    """
+    response = error_response(exc)
+    body = json.dumps(response.content, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in response.headers.items()),
+    ]
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": response.status_code or HTTP_500_INTERNAL_SERVER_ERROR,
+        "headers": headers,
     }
-    handlers.update(
-        {
-            InvalidInput: handle_invalid_input,
-            ValidationError: handle_pydantic_validation,
-            ValidationException: handle_request_validation,
-            HTTPException: handle_http_exception,
-            # Anything unexpected; Litestar sends non-HTTP exceptions here.
-            HTTP_500_INTERNAL_SERVER_ERROR: handle_internal_error,
-        }
-    )
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
+
+
+def handle_error(request: AnyRequest, exc: Exception) -> Response[Any]:
+    """Litestar's exception handler for every error: the answer `error_response` gives."""
+    return error_response(exc, request)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    handlers: ExceptionHandlersMap = dict.fromkeys(ANSWERS, handle_error)
+    # Anything unexpected; Litestar sends non-HTTP exceptions here.
+    handlers[HTTP_500_INTERNAL_SERVER_ERROR] = handle_error
     return handlers

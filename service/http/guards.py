@@ -8,14 +8,10 @@ from typing import Any
 
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
-from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.middleware import ASGIMiddleware
-from litestar.status_codes import (
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-)
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
+from service.http.errors import BodyTooLarge, InvalidBody, MalformedRequest, UnsupportedMediaType
 from service.settings import Settings
 
 # The deepest nesting of arrays and objects a JSON body may have; no request of the API needs
@@ -104,7 +100,7 @@ class LoopbackHostOnly(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         host = Headers.from_scope(scope).get("host", "")
         if not host_is_allowed(host, self.allowed):
-            raise ClientException(
+            raise MalformedRequest(
                 f"Host {host!r} is not served in local mode; use localhost or 127.0.0.1, or "
                 "list it in SPARRING_ALLOWED_HOSTS."
             )
@@ -169,15 +165,12 @@ def check_json_body(body: bytes, content_type: str) -> None:
     A body that is not JSON at all is left to the parser, whose error answers it.
     """
     if not is_json_media_type(content_type):
-        raise HTTPException(
-            status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            detail=(
-                "The request body must be JSON sent as 'Content-Type: application/json', not "
-                f"{content_type.partition(';')[0].strip() or 'no content type'!r}."
-            ),
+        raise UnsupportedMediaType(
+            "The request body must be JSON sent as 'Content-Type: application/json', not "
+            f"{content_type.partition(';')[0].strip() or 'no content type'!r}."
         )
     if nesting_exceeds(body, MAX_JSON_DEPTH):
-        raise ClientException(
+        raise MalformedRequest(
             f"The JSON body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels."
         )
     try:
@@ -187,9 +180,9 @@ def check_json_body(body: bytes, content_type: str) -> None:
     path = duplicate_key_path(document)
     if path is not None:
         key = path[-1]
-        raise ValidationException(
-            detail="Duplicate key in JSON object.",
-            extra=[
+        raise InvalidBody(
+            "Duplicate key in JSON object.",
+            errors=[
                 {
                     "loc": ["body", *path],
                     "msg": f"Key {key!r} appears more than once in the same object.",
@@ -200,7 +193,7 @@ def check_json_body(body: bytes, content_type: str) -> None:
         )
 
 
-async def read_body(receive: Receive, limit: int) -> tuple[bytes, list[Message]]:
+async def read_body(receive: Receive, limit: int) -> tuple[bytes, list[ReceiveMessage]]:
     """The whole body, at most `limit` bytes, and any non-body message received after it."""
     chunks: list[bytes] = []
     size = 0
@@ -211,7 +204,7 @@ async def read_body(receive: Receive, limit: int) -> tuple[bytes, list[Message]]
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=TOO_LARGE)
+            raise BodyTooLarge(TOO_LARGE)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), []
@@ -231,16 +224,19 @@ class JsonBodyGuard(ASGIMiddleware):
         if declared is None and "transfer-encoding" not in headers:
             await next_app(scope, receive, send)
             return
-        if declared is not None and declared.strip().isdigit():
-            if int(declared) > self.max_body_bytes:
-                raise HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=TOO_LARGE)
+        if (
+            declared is not None
+            and declared.strip().isdigit()
+            and int(declared) > self.max_body_bytes
+        ):
+            raise BodyTooLarge(TOO_LARGE)
         body, pending = await read_body(receive, self.max_body_bytes)
         if body:
             check_json_body(body, headers.get("content-type", ""))
-        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+        replay: list[ReceiveMessage] = [{"type": "http.request", "body": body, "more_body": False}]
         replay.extend(pending)
 
-        async def replayed() -> Message:
+        async def replayed() -> ReceiveMessage:
             return replay.pop(0) if replay else await receive()
 
         await next_app(scope, replayed, send)

@@ -9,12 +9,12 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from litestar.enums import ScopeType
-from litestar.exceptions import ServiceUnavailableException, TooManyRequestsException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import ConnectionPool
 
 from service.api.accounts import Principal
+from service.api.errors import RateLimited, Unavailable
 from service.settings import Settings
 
 KEY_PREFIX = "sparring-rate-limit"
@@ -44,11 +44,11 @@ class RequestRateLimit(ASGIMiddleware):
                 return
             stats = await self.limiter.get_window_stats(self.item, identity)
         except StorageError as error:
-            raise ServiceUnavailableException("The rate limit store does not answer.") from error
+            raise Unavailable("The rate limit store does not answer.") from error
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise TooManyRequestsException(
+        raise RateLimited(
             f"More than {self.item.amount} requests in a minute; retry in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
         )
 
 
@@ -67,12 +67,12 @@ def rate_limit_storage(settings: Settings) -> tuple[Storage, Callable[[], Awaita
     The Redis pool connects on first use, so building this opens no connection.
     """
     if settings.redis_url is None:
-        storage = MemoryStorage()
+        memory = MemoryStorage()
 
         async def forget() -> None:
-            await storage.reset()
+            await memory.reset()
 
-        return storage, forget
+        return memory, forget
     url = settings.redis_url.get_secret_value()
     pool = ConnectionPool.from_url(url)
     storage = RedisStorage(
@@ -80,7 +80,8 @@ def rate_limit_storage(settings: Settings) -> tuple[Storage, Callable[[], Awaita
         implementation="redispy",
         key_prefix=KEY_PREFIX,
         wrap_exceptions=True,
-        connection_pool=pool,
+        # limits types its storage options as scalars; redis-py takes the pool as it is.
+        connection_pool=pool,  # type: ignore[arg-type]
     )
 
     async def disconnect() -> None:

@@ -4,23 +4,30 @@ from typing import Annotated
 
 from litestar.params import FromPath, PathParameter, QueryParameter
 
-from service.api.paging import MAX_LIMIT
-from service.http.schemas import MAX_INT64
+from service.api.paging import LIMIT_BOUNDS, MAX_INT64, POSITION_BOUNDS
 
 RunnerId = FromPath[str]
+# The bounds are the domain's (`service.api.paging`), so both faces refuse the same values.
 Limit = Annotated[
     int | None,
     QueryParameter(
-        ge=1, le=MAX_LIMIT, description=f"At most this many items (1 to {MAX_LIMIT}); omit for all."
+        ge=LIMIT_BOUNDS[0],
+        le=LIMIT_BOUNDS[1],
+        description=f"At most this many items (1 to {LIMIT_BOUNDS[1]}); omit for all.",
     ),
 ]
 Offset = Annotated[
-    int, QueryParameter(ge=0, le=MAX_INT64, description="Skip this many items first.")
+    int,
+    QueryParameter(
+        ge=POSITION_BOUNDS[0], le=POSITION_BOUNDS[1], description="Skip this many items first."
+    ),
 ]
 Cursor = Annotated[
     int,
     QueryParameter(
-        ge=0, le=MAX_INT64, description="`next_cursor` of the previous page; 0 starts at the first."
+        ge=POSITION_BOUNDS[0],
+        le=POSITION_BOUNDS[1],
+        description="`next_cursor` of the previous page; 0 starts at the first.",
     ),
 ]
 IncludeHistory = Annotated[

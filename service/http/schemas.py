@@ -5,10 +5,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from service.api.schemas import SessionMetadata
-
-# The largest integer MongoDB stores; a bigger one would fail in the driver, not as bad input.
-MAX_INT64 = 2**63 - 1
+from models.chats import MoonshotChatRecord
+from service.api.paging import MAX_INT64
+from service.api.sessions.schemas import RunnerInfo, SessionMetadata
 
 # Control characters (NUL above all) in a name break logs, terminals and other tools that show
 # it; free text may keep line breaks and tabs.
@@ -83,23 +82,13 @@ class SessionMetadataOut(SessionMetadata):
     description: str = ""
 
 
-class ChatRecordOut(BaseModel):
+class ChatRecordOut(MoonshotChatRecord):
     """Moonshot's chat record over HTTP (`duration` is text there), plus its `chat_record_id`."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    chat_record_id: int
-    conn_id: str
-    context_strategy: str = ""
-    prompt_template: str = ""
-    attack_module: str = ""
-    metric: str = ""
-    prompt: str
-    prepared_prompt: str
-    system_prompt: str = ""
-    predicted_result: str = ""
+    # Every record answered carries its duration, so the schema requires it.
     duration: str
-    prompt_time: str
 
 
 class SessionResponse(BaseModel):
@@ -130,11 +119,8 @@ class Success(BaseModel):
     success: bool = True
 
 
-class RunnerOut(BaseModel):
-    id: str
-    name: str
-    description: str = ""
-    endpoints: list[str] = Field(default_factory=list)
+class RunnerOut(RunnerInfo):
+    """A runner over HTTP: the api's `RunnerInfo` under the name clients know."""
 
 
 class PromptTemplateCreate(BaseModel):

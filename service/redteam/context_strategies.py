@@ -1,11 +1,14 @@
 """Context strategies: what of an endpoint's own history goes in front of a new prompt."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
-from service.api.chats import iter_chat_records
 from service.redteam.records import is_error_record
 
-ContextStrategy = Callable[[str, str, str, int, str], Awaitable[str]]
+# count -> the endpoint's newest `count` chat records (fewer if there are fewer), newest first.
+# Handed in by the domain, which knows where records are kept; a strategy only reads them.
+RecentRecords = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]
+ContextStrategy = Callable[[str, int, RecentRecords], Awaitable[str]]
 
 
 class ContextStrategyError(ValueError):
@@ -13,22 +16,16 @@ class ContextStrategyError(ValueError):
 
 
 async def add_previous_prompt(
-    runner_id: str, endpoint: str, prompt: str, num_of_prev_prompts: int, workspace: str
+    prompt: str, num_of_prev_prompts: int, recent_records: RecentRecords
 ) -> str:
     """Prepend the endpoint's last `num_of_prev_prompts` prompt/answer pairs, oldest first.
 
-    Only the newest bucket(s) are read, however long the history. The original prompts are
-    used, not the prepared ones, so context does not nest inside context. Failed prompts
-    (no answer) are left out.
+    The original prompts are used, not the prepared ones, so context does not nest inside
+    context. Failed prompts (no answer) are left out.
     """
     if num_of_prev_prompts <= 0:
         return prompt
-    newest = [
-        record
-        async for record in iter_chat_records(
-            runner_id, endpoint, workspace=workspace, newest_first=True, limit=num_of_prev_prompts
-        )
-    ]
+    newest = await recent_records(num_of_prev_prompts)
     pairs = [record for record in reversed(newest) if not is_error_record(record)]
     if not pairs:
         return prompt
@@ -40,13 +37,7 @@ CONTEXT_STRATEGIES: dict[str, ContextStrategy] = {"add_previous_prompt": add_pre
 
 
 async def apply_context_strategy(
-    name: str,
-    runner_id: str,
-    endpoint: str,
-    prompt: str,
-    num_of_prev_prompts: int,
-    *,
-    workspace: str,
+    name: str, prompt: str, num_of_prev_prompts: int, recent_records: RecentRecords
 ) -> str:
     """`prompt` with the named strategy's context; unchanged when `name` is empty."""
     if not name:
@@ -54,4 +45,4 @@ async def apply_context_strategy(
     strategy = CONTEXT_STRATEGIES.get(name)
     if strategy is None:
         raise ContextStrategyError(f"context strategy {name} does not exist")
-    return await strategy(runner_id, endpoint, prompt, num_of_prev_prompts, workspace)
+    return await strategy(prompt, num_of_prev_prompts, recent_records)

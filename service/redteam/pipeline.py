@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from models import ChatRecord
 from service.connectors.base import ConnectorError
-from service.redteam.context_strategies import ContextStrategyError, apply_context_strategy
+from service.redteam.context_strategies import (
+    ContextStrategyError,
+    RecentRecords,
+    apply_context_strategy,
+)
 from service.redteam.records import error_result, prompt_time
 from service.redteam.templates import TemplateError, render_template
 
@@ -32,16 +36,14 @@ class PromptSettings:
 
 
 async def prepare_prompt(
-    user_prompt: str, settings: PromptSettings, runner_id: str, endpoint: str, *, workspace: str
+    user_prompt: str, settings: PromptSettings, recent_records: RecentRecords
 ) -> str:
-    """Moonshot's order: the context strategy first, then the template around the result."""
+    """Moonshot's order: the context strategy first, then the template around the result.
+
+    `recent_records` reads the endpoint's own history, for the context strategy.
+    """
     prompt = await apply_context_strategy(
-        settings.context_strategy,
-        runner_id,
-        endpoint,
-        user_prompt,
-        settings.cs_num_of_prev_prompts,
-        workspace=workspace,
+        settings.context_strategy, user_prompt, settings.cs_num_of_prev_prompts, recent_records
     )
     if settings.template_source:
         prompt = await render_template(settings.template_source, prompt)
@@ -52,13 +54,14 @@ async def run_pipeline(
     chat_record_id: int,
     user_prompt: str,
     settings: PromptSettings,
-    runner_id: str,
     endpoint: str,
     call_endpoint: CallEndpoint,
-    *,
-    workspace: str,
+    recent_records: RecentRecords,
 ) -> ChatRecord:
     """One prompt to one endpoint, written as a chat record with every contract field.
+
+    The caller hands in how to call the endpoint and how to read its recent history, so
+    nothing here knows where sessions, endpoints or records are kept.
 
     A prompt that cannot be prepared, or an endpoint that gives no answer (ConnectorError),
     yields a record whose answer names the cause instead of an exception; so does anything
@@ -67,7 +70,7 @@ async def run_pipeline(
     started_at = prompt_time()
     attempt = _Attempt(endpoint)
     try:
-        answer = await _answer(attempt, user_prompt, settings, runner_id, call_endpoint, workspace)
+        answer = await _answer(attempt, user_prompt, settings, call_endpoint, recent_records)
     except Exception as error:
         # The one deliberate broad catch ("Failures are data", DESIGN.md): a bug in a template,
         # a context strategy or a connector must still end the task with a record, or its batch
@@ -92,7 +95,8 @@ async def run_pipeline(
         prepared_prompt=attempt.prepared,
         system_prompt=settings.system_prompt,
         predicted_result=answer,
-        duration=attempt.duration,
+        # Moonshot keeps a duration as the text of its float seconds.
+        duration=str(attempt.duration),
         prompt_time=started_at,
     )
 
@@ -111,14 +115,11 @@ async def _answer(
     attempt: _Attempt,
     user_prompt: str,
     settings: PromptSettings,
-    runner_id: str,
     call_endpoint: CallEndpoint,
-    workspace: str,
+    recent_records: RecentRecords,
 ) -> str:
     try:
-        attempt.prepared = await prepare_prompt(
-            user_prompt, settings, runner_id, attempt.endpoint, workspace=workspace
-        )
+        attempt.prepared = await prepare_prompt(user_prompt, settings, recent_records)
     except TemplateError as error:
         return error_result(f"prompt template {settings.prompt_template}: {error}")
     except ContextStrategyError as error:

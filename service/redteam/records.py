@@ -1,5 +1,6 @@
 """How a failed prompt is written down: a chat record whose answer names the cause."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ def error_result(cause: str) -> str:
     return f"{ERROR_PREFIX}{cause}"
 
 
-def is_error_record(record: dict[str, Any]) -> bool:
+def is_error_record(record: Mapping[str, Any]) -> bool:
     return str(record.get("predicted_result", "")).startswith(ERROR_PREFIX)
 
 

@@ -7,6 +7,7 @@ it kills a worker past the time limit, and the worker caps its own address space
 checks here make common abuse fail fast with a clear message, before those limits are reached.
 """
 
+import contextlib
 import json
 import resource
 import signal
@@ -175,19 +176,30 @@ class HardenedEnvironment(ImmutableSandboxedEnvironment):
                 raise self._number_limit()
             return
         for sequence, times in ((left, right), (right, left)):
-            if isinstance(times, int) and isinstance(sequence, str | bytes | list | tuple):
-                if len(sequence) * times > self.limits.max_value_chars:
-                    raise self._size_limit()
+            if (
+                isinstance(times, int)
+                and isinstance(sequence, str | bytes | list | tuple)
+                and len(sequence) * times > self.limits.max_value_chars
+            ):
+                raise self._size_limit()
 
     def _check_power(self, base: Any, exponent: Any) -> None:
-        if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-            if (abs(base).bit_length() - 1) * exponent > self.limits.max_int_bits:
-                raise self._number_limit()
+        if (
+            isinstance(base, int)
+            and isinstance(exponent, int)
+            and exponent > 0
+            and abs(base) > 1
+            and (abs(base).bit_length() - 1) * exponent > self.limits.max_int_bits
+        ):
+            raise self._number_limit()
 
     def _check_sum(self, left: Any, right: Any) -> None:
-        if isinstance(left, str | bytes | list | tuple) and isinstance(right, type(left)):
-            if len(left) + len(right) > self.limits.max_value_chars:
-                raise self._size_limit()
+        if (
+            isinstance(left, str | bytes | list | tuple)
+            and isinstance(right, type(left))
+            and len(left) + len(right) > self.limits.max_value_chars
+        ):
+            raise self._size_limit()
 
     def _checked_filter(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """`function`, its result checked, taking the context so that it is never folded.
@@ -340,10 +352,8 @@ def _cap_address_space(extra_bytes: int) -> None:
         current = 0
     limit = current + extra_bytes
     # Not every platform enforces RLIMIT_AS (macOS does not); the time limit still applies.
-    try:
+    with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ValueError, OSError):
-        pass
 
 
 def serve(connection: Connection) -> None:

@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqState
@@ -35,6 +35,8 @@ CONSUMER_GROUP = "sparring-workers"
 OPENED_DATABASE_KEY = "opened_database"
 LIMITER_KEY = "limiter"
 HTTP_CLIENT_KEY = "http_client"
+# What XREADGROUP answers on RESP2 without `decode_responses`: [(stream, [(id, fields)])].
+StreamMessages = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
 
 class LocalBroker(InMemoryBroker):
@@ -95,11 +97,13 @@ class ReclaimingStreamBroker(RedisStreamBroker):
                     noack=False,
                     count=self.count,
                 )
-                for stream, messages in fetched or []:
+                for stream, messages in cast(StreamMessages, fetched or []):
                     for message_id, message in messages:
                         yield AckableMessage(
                             data=message[b"data"],
-                            ack=self._ack_generator(id=message_id, queue_name=stream),
+                            ack=self._ack_generator(
+                                id=message_id.decode(), queue_name=stream.decode()
+                            ),
                         )
                 if time.monotonic() - reclaimed_at >= self.reclaim_every_s:
                     reclaimed_at = time.monotonic()

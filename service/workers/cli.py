@@ -5,6 +5,8 @@ import asyncio
 import logging
 import signal
 
+from service.cli_support import Subparsers, load_settings
+from service.logs import configure_logging
 from service.settings import Settings
 
 log = logging.getLogger("service.workers")
@@ -56,9 +58,6 @@ async def serve_worker(settings: Settings) -> None:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    # Imported here: service.cli imports this module to register the command.
-    from service.cli import configure_logging, load_settings
-
     settings = load_settings()
     if settings.redis_url is None:
         raise SystemExit(NEEDS_REDIS)
@@ -67,7 +66,7 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_worker_command(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def add_worker_command(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "worker",
         help="Run prompt tasks from Redis (SPARRING_REDIS_URL); start as many as you like.",

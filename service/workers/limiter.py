@@ -117,7 +117,9 @@ class RedisLimiter:
         slots_key = f"{self._prefix}:slots:{key}"
         holder = uuid.uuid4().hex
         lease_ms = self._lease_ms
-        while not await self._acquire(keys=[slots_key], args=[lease_ms, max_concurrency, holder]):
+        acquire_args: list[int | str] = [lease_ms, max_concurrency, holder]
+        # Polled: another process frees the slot, so there is no local event to await.
+        while not await self._acquire(keys=[slots_key], args=acquire_args):  # noqa: ASYNC110
             # Jitter, so that waiting workers do not all ask at the same moment.
             await asyncio.sleep(SLOT_POLL_S * (0.5 + random.random()))
         renewer = asyncio.create_task(self._keep(slots_key, holder, lease_ms))

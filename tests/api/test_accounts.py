@@ -1,5 +1,6 @@
 """Users, workspaces, memberships and API keys, on both database tiers."""
 
+import asyncio
 import time
 
 import pytest
@@ -54,7 +55,7 @@ class TestCreateUser:
 
     async def test_duplicate_is_a_conflict(self, db):
         await create_user("alice")
-        with pytest.raises(Conflict, match="User alice already exists."):
+        with pytest.raises(Conflict, match=r"User alice already exists."):
             await create_user("alice")
         assert await User.count() == 1
 
@@ -66,7 +67,7 @@ class TestCreateUser:
         assert await User.count() == 0
 
     async def test_unknown_user_is_not_found(self, db):
-        with pytest.raises(NotFound, match="User ghost does not exist."):
+        with pytest.raises(NotFound, match=r"User ghost does not exist."):
             await get_user("ghost")
 
     async def test_admins_only_when_asked(self, db):
@@ -95,7 +96,7 @@ class TestCreateWorkspace:
 
     async def test_duplicate_is_a_conflict(self, db):
         await create_workspace("team", actor="cli")
-        with pytest.raises(Conflict, match="Workspace team already exists."):
+        with pytest.raises(Conflict, match=r"Workspace team already exists."):
             await create_workspace("team", actor="cli")
 
     async def test_unknown_owner_is_bad_input_and_creates_nothing(self, db):
@@ -166,7 +167,7 @@ class TestMembers:
         with pytest.raises(InvalidInput) as raised:
             await add_member("ghost", Role.VIEWER, workspace="team", actor="alice")
         assert raised.value.field == "user"
-        with pytest.raises(NotFound, match="Workspace nowhere does not exist."):
+        with pytest.raises(NotFound, match=r"Workspace nowhere does not exist."):
             await add_member("alice", Role.VIEWER, workspace="nowhere", actor="alice")
         with pytest.raises(NotFound):
             await remove_member("ghost", workspace="team", actor="alice")
@@ -228,7 +229,7 @@ class TestApiKeys:
     async def test_another_secret_does_not_verify(self, db):
         await create_member("alice", Role.VIEWER, workspace="team")
         created = await create_api_key("alice", workspace="team", secret=SECRET, actor="cli")
-        with pytest.raises(Unauthenticated, match="Invalid API key."):
+        with pytest.raises(Unauthenticated, match=r"Invalid API key."):
             await authenticate_key(created.key, secret=b"another-secret-of-the-same-size!")
 
     @pytest.mark.parametrize(
@@ -245,7 +246,7 @@ class TestApiKeys:
     async def test_invalid_keys(self, db, transform):
         await create_member("alice", Role.VIEWER, workspace="team")
         created = await create_api_key("alice", workspace="team", secret=SECRET, actor="cli")
-        with pytest.raises(Unauthenticated, match="Invalid API key."):
+        with pytest.raises(Unauthenticated, match=r"Invalid API key."):
             await authenticate_key(transform(created.key), secret=SECRET)
 
     async def test_expired_key(self, db):
@@ -264,10 +265,10 @@ class TestApiKeys:
         await create_member("alice", Role.OWNER, workspace="team")
         await create_user("stranger")
         cases = [
-            (dict(user="stranger"), "user"),
-            (dict(user="ghost"), "user"),
-            (dict(user="alice", expires_at=time.time() - 5), "expires_at"),
-            (dict(user="alice", label="x" * 201), "label"),
+            ({"user": "stranger"}, "user"),
+            ({"user": "ghost"}, "user"),
+            ({"user": "alice", "expires_at": time.time() - 5}, "expires_at"),
+            ({"user": "alice", "label": "x" * 201}, "label"),
         ]
         for arguments, field in cases:
             user = arguments.pop("user")
@@ -391,3 +392,90 @@ class TestPrincipals:
         with pytest.raises(Forbidden, match="server admin"):
             owner.require_admin()
         Principal(user="a", workspace="w", role=Role.VIEWER, admin=True).require_admin()
+
+
+ROUNDS = 25
+
+
+async def outcomes(*changes) -> list[bool]:
+    """Run the changes at once; True for each that went through, False for each refused."""
+    results = await asyncio.gather(*changes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, Conflict):
+            raise result
+    return [not isinstance(result, Exception) for result in results]
+
+
+async def owners(workspace: str) -> list[str]:
+    return [m.user for m in await list_members(workspace=workspace) if m.role is Role.OWNER]
+
+
+class TestTheLastOwnerUnderConcurrency:
+    """Two owners leaving at once: the check and the change are one step, so one stays."""
+
+    @pytest.mark.server_only
+    async def test_two_owners_demoting_each_other_leave_one(self, db):
+        for round_no in range(ROUNDS):
+            workspace = f"race-{round_no}"
+            await create_member("alice", Role.OWNER, workspace=workspace)
+            await create_member("bob", Role.OWNER, workspace=workspace)
+            won = await outcomes(
+                add_member("alice", Role.EDITOR, workspace=workspace, actor="bob"),
+                add_member("bob", Role.EDITOR, workspace=workspace, actor="alice"),
+            )
+            assert won.count(True) == 1, (round_no, won)
+            assert len(await owners(workspace)) == 1
+
+    @pytest.mark.server_only
+    async def test_two_owners_removing_each_other_leave_one(self, db):
+        for round_no in range(ROUNDS):
+            workspace = f"race-{round_no}"
+            await create_member("alice", Role.OWNER, workspace=workspace)
+            await create_member("bob", Role.OWNER, workspace=workspace)
+            won = await outcomes(
+                remove_member("alice", workspace=workspace, actor="bob"),
+                remove_member("bob", workspace=workspace, actor="alice"),
+            )
+            assert won.count(True) == 1, (round_no, won)
+            assert len(await owners(workspace)) == 1
+
+    @pytest.mark.server_only
+    async def test_a_demotion_and_a_removal_at_once_leave_one(self, db):
+        for round_no in range(ROUNDS):
+            workspace = f"race-{round_no}"
+            await create_member("alice", Role.OWNER, workspace=workspace)
+            await create_member("bob", Role.OWNER, workspace=workspace)
+            won = await outcomes(
+                add_member("alice", Role.VIEWER, workspace=workspace, actor="bob"),
+                remove_member("bob", workspace=workspace, actor="alice"),
+            )
+            assert won.count(True) == 1, (round_no, won)
+            assert len(await owners(workspace)) == 1
+
+    async def test_the_same_change_twice_at_once_counts_once(self, db):
+        await create_member("alice", Role.OWNER, workspace="team")
+        await create_member("bob", Role.VIEWER, workspace="team")
+        for _ in range(5):
+            await outcomes(*(
+                add_member("bob", Role.OWNER, workspace="team", actor="alice") for _ in range(3)
+            ))
+            assert (await Workspace.get("team")).owner_count == 2
+            won = await outcomes(*(
+                add_member("bob", Role.EDITOR, workspace="team", actor="alice")
+                for _ in range(3)
+            ))
+            assert all(won), won
+            assert (await Workspace.get("team")).owner_count == 1
+        assert await owners("team") == ["alice"]
+
+    async def test_a_workspace_made_before_the_count_is_counted_first(self, db):
+        await create_member("alice", Role.OWNER, workspace="team")
+        await create_member("bob", Role.OWNER, workspace="team")
+        await Workspace.get_pymongo_collection().update_one(
+            {"_id": "team"}, {"$unset": {"owner_count": ""}}
+        )
+        await add_member("alice", Role.EDITOR, workspace="team", actor="bob")
+        with pytest.raises(Conflict, match="must keep at least one owner"):
+            await remove_member("bob", workspace="team", actor="bob")
+        assert await owners("team") == ["bob"]
+        assert (await Workspace.get("team")).owner_count == 1

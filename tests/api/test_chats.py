@@ -112,7 +112,9 @@ class TestIterChatRecords:
         runner_id = await create_session()
         ids = await reserve_chat_record_ids(runner_id, "echo-a", 45)
         await append_chat_records(runner_id, "echo-a", [make_chat_record(i) for i in ids])
-        first = [r["chat_record_id"] async for r in iter_chat_records(runner_id, "echo-a", limit=20)]
+        first = [
+            r["chat_record_id"] async for r in iter_chat_records(runner_id, "echo-a", limit=20)
+        ]
         assert first == ids[:20]
         second = [
             r["chat_record_id"]

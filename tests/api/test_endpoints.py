@@ -119,7 +119,8 @@ class TestApiUpdateEndpoint:
     async def test_changes_given_fields_and_keeps_the_id(self, db):
         await create_openai()
         assert await api_update_endpoint(
-            "my-gpt", name="Renamed", max_concurrency=4, params={"timeout": 5}, uri=None
+            "my-gpt", name="Renamed", max_concurrency=4, params={"timeout": 5}, uri=None,
+            cipher=TEST_CIPHER,
         )
         endpoint = await api_read_endpoint("my-gpt")
         assert endpoint["name"] == "Renamed" and endpoint["max_concurrency"] == 4
@@ -139,18 +140,18 @@ class TestApiUpdateEndpoint:
         await create_openai()
         before = await api_read_endpoint("my-gpt")
         with pytest.raises(InvalidInput) as raised:
-            await api_update_endpoint("my-gpt", connector_type="nope")
+            await api_update_endpoint("my-gpt", connector_type="nope", cipher=TEST_CIPHER)
         assert raised.value.field == "connector_type"
         with pytest.raises(ValidationError):
-            await api_update_endpoint("my-gpt", max_concurrency=0)
+            await api_update_endpoint("my-gpt", max_concurrency=0, cipher=TEST_CIPHER)
         with pytest.raises(InvalidInput) as raised:
-            await api_update_endpoint("my-gpt", colour="red")
+            await api_update_endpoint("my-gpt", colour="red", cipher=TEST_CIPHER)
         assert raised.value.field == "colour"
         assert await api_read_endpoint("my-gpt") == before
 
     async def test_unknown_endpoint(self, db):
         with pytest.raises(NotFound):
-            await api_update_endpoint("nope", name="x")
+            await api_update_endpoint("nope", name="x", cipher=TEST_CIPHER)
 
     @pytest.mark.parametrize(
         "change",
@@ -185,7 +186,7 @@ class TestApiUpdateEndpoint:
         await create_openai()
         await api_update_endpoint(
             "my-gpt", uri="https://api.example.com/v1", connector_type="openai-connector",
-            token=TOKEN_MASK, model="gpt-5",
+            token=TOKEN_MASK, model="gpt-5", cipher=TEST_CIPHER,
         )
         document, target = await load_target("my-gpt", TEST_CIPHER)
         assert (document.model, target.token) == ("gpt-5", SECRET)

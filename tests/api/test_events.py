@@ -9,8 +9,8 @@ from models import EventKind, SessionEvent
 from service.api.errors import InvalidInput
 from service.api.events import Event, follow_events, last_event_seq, log_event
 from service.api.prompting import api_send_prompt
-from service.api.runners import delete_runner
-from service.api.sessions import find_session
+from service.api.sessions.runners import delete_runner
+from service.api.sessions.store import find_session
 from service.http import create_app
 from tests.factories import create_endpoint, create_session
 from tests.support.http_client import asgi_client

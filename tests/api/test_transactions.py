@@ -4,7 +4,7 @@ import pytest
 
 from models import ChatBucket, Session
 from service.api import api_delete_session, append_chat_records, reserve_chat_record_ids
-from service.api.sessions import find_session
+from service.api.sessions.store import find_session
 from tests.factories import create_session, make_chat_record
 
 

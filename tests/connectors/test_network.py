@@ -8,9 +8,8 @@ from typing import Any
 import httpcore2
 import pytest
 
-from models import EndpointParams
 from service.connectors import AddressNotAllowed, NetworkPolicy, new_http_client
-from service.connectors.base import ConnectorError, Target
+from service.connectors.base import CallParams, ConnectorError, Target
 from service.connectors.network import ADDRESS_NOT_ALLOWED, GuardedBackend
 from service.connectors.openai_connector import OpenAIConnector
 from tests.support.fake_openai import VALID_TOKEN, FakeOpenAI
@@ -44,7 +43,7 @@ class TestNetworkPolicy:
 
 
 def target(uri: str, **params: Any) -> Target:
-    return Target("ep", uri, "model-a", token=VALID_TOKEN, params=EndpointParams(**params))
+    return Target("ep", uri, "model-a", token=VALID_TOKEN, params=CallParams(**params))
 
 
 async def predict(policy: NetworkPolicy, uri: str, **params: Any) -> str:

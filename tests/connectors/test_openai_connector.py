@@ -5,14 +5,13 @@ import socket
 
 import pytest
 
-from models import EndpointParams
-from service.connectors.base import ConnectorError, Target
+from service.connectors.base import CallParams, ConnectorError, Target
 from service.connectors.openai_connector import OpenAIConnector
 from tests.support.fake_openai import VALID_TOKEN, Behaviour, FakeOpenAI
 
 
 def target(fake: FakeOpenAI, model: str, token: str = VALID_TOKEN, **params) -> Target:
-    return Target("ep", fake.base_url, model, token=token, params=EndpointParams(**params))
+    return Target("ep", fake.base_url, model, token=token, params=CallParams(**params))
 
 
 async def predict(target_: Target, prompt: str = "Hi", system_prompt: str = "") -> str:
@@ -82,7 +81,7 @@ async def test_an_unreachable_endpoint_is_a_connector_error():
         port = probe.getsockname()[1]
     unreachable = Target(
         "ep", f"http://127.0.0.1:{port}/v1", "m", token="t",
-        params=EndpointParams(max_attempts=1, timeout=2),
+        params=CallParams(max_attempts=1, timeout=2),
     )
     with pytest.raises(ConnectorError, match="could not connect"):
         await predict(unreachable)

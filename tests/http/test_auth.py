@@ -242,13 +242,13 @@ class TestLocalMode:
             Settings(**{**settings.model_dump(), "host": "0.0.0.0", "auth": "local"})
         # Settings changed after validation are checked again when the app is built.
         changed = settings.model_copy(update={"host": "192.168.1.20", "auth": "local"})
-        with pytest.raises(LocalAuthOnPublicBind, match="SPARRING_HOST is '192.168.1.20'"):
+        with pytest.raises(LocalAuthOnPublicBind, match=r"SPARRING_HOST is '192.168.1.20'"):
             create_app(changed)
 
     def test_serve_refuses_before_listening(self, monkeypatch, tmp_path):
         monkeypatch.setenv("SPARRING_AUTH", "local")
         monkeypatch.setenv("SPARRING_DATA_DIR", str(tmp_path))
-        with pytest.raises(SystemExit, match="SPARRING_AUTH=local .* loopback"):
+        with pytest.raises(SystemExit, match=r"SPARRING_AUTH=local .* loopback"):
             main(["serve", "--host", "0.0.0.0"])
 
     @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])

@@ -20,12 +20,26 @@ from service.api.errors import (
     InvalidInput,
     NoDatabase,
     NotFound,
+    PreconditionRequired,
+    RateLimited,
     RejectedArgument,
     SparringError,
     Stale,
     Unauthenticated,
+    Unavailable,
 )
-from service.http.errors import DOMAIN_STATUS, INTERNAL_ERROR, exception_handlers
+from service.http.errors import (
+    DOMAIN_STATUS,
+    INTERNAL_ERROR,
+    REQUEST_STATUS,
+    BodyTooLarge,
+    InvalidBody,
+    MalformedRequest,
+    UnsupportedMediaType,
+    error_response,
+    exception_handlers,
+    send_error,
+)
 
 RAISED = {
     "not-found": NotFound("Session x does not exist."),
@@ -33,7 +47,14 @@ RAISED = {
     "stale": Stale("The session changed."),
     "forbidden": Forbidden("Viewers may not change sessions."),
     "unauthenticated": Unauthenticated("No API key."),
+    "challenged": Unauthenticated("Invalid API key.", challenge="Bearer"),
+    "precondition-required": PreconditionRequired("Send If-Match with the session's ETag."),
+    "rate-limited": RateLimited("More than 60 requests in a minute.", retry_after=7),
+    "unavailable": Unavailable("The database does not answer."),
     "no-database": NoDatabase("No database instance provided."),
+    "malformed": MalformedRequest("Host 'evil.example' is not served in local mode."),
+    "too-large": BodyTooLarge("Request Entity Too Large"),
+    "media-type": UnsupportedMediaType("The request body must be JSON."),
     "invalid": InvalidInput("limit must be at least 1.", field="limit"),
     "invalid-without-field": InvalidInput("Something is off."),
     "rejected": RejectedArgument("[Session] Metric m does not exist.", field="metric"),
@@ -65,6 +86,7 @@ async def raise_for_path(limit: FromPath[str]) -> None:
 
 
 SHAPED = {"loc": ["body", "a", 0, "b"], "msg": "twice", "type": "duplicate_key", "input": "b"}
+RAISED["invalid-body"] = InvalidBody("Duplicate key.", errors=[SHAPED])
 
 
 @post("/shaped", status_code=200)
@@ -114,7 +136,14 @@ class TestDomainErrors:
             ("stale", 412),
             ("forbidden", 403),
             ("unauthenticated", 401),
+            ("challenged", 401),
+            ("precondition-required", 428),
+            ("rate-limited", 429),
+            ("unavailable", 503),
             ("no-database", 503),
+            ("malformed", 400),
+            ("too-large", 413),
+            ("media-type", 415),
         ],
     )
     async def test_each_maps_to_its_status_with_a_detail(self, client, kind, status):
@@ -123,8 +152,37 @@ class TestDomainErrors:
         assert response.json() == {"detail": str(RAISED[kind])}
 
     def test_every_domain_error_class_is_in_the_table(self):
-        expected = {NotFound, Conflict, Stale, Forbidden, Unauthenticated, NoDatabase, InvalidInput}
+        expected = {
+            NotFound, Conflict, Stale, Forbidden, Unauthenticated, NoDatabase, InvalidInput,
+            PreconditionRequired, RateLimited, Unavailable,
+        }
         assert expected <= set(DOMAIN_STATUS)
+        assert {MalformedRequest, BodyTooLarge, UnsupportedMediaType, InvalidBody} <= set(
+            REQUEST_STATUS
+        )
+
+    async def test_a_rate_limit_says_when_to_retry(self, client):
+        response = await client.get("/raise/rate-limited")
+        assert response.headers["retry-after"] == "7"
+
+    async def test_a_challenge_asks_for_a_bearer_key_and_no_challenge_asks_nothing(self, client):
+        challenged = await client.get("/raise/challenged")
+        assert challenged.headers["www-authenticate"] == "Bearer"
+        plain = await client.get("/raise/unauthenticated")
+        assert "www-authenticate" not in plain.headers
+
+    @pytest.mark.parametrize(
+        "kind", ["not-found", "stale", "forbidden", "unavailable", "too-large"]
+    )
+    async def test_other_answers_carry_no_extra_headers(self, client, kind):
+        response = await client.get(f"/raise/{kind}")
+        assert "retry-after" not in response.headers
+        assert "www-authenticate" not in response.headers
+
+    async def test_a_body_refused_before_parsing_answers_in_the_validation_shape(self, client):
+        response = await client.get("/raise/invalid-body")
+        assert response.status_code == 422
+        assert response.json() == {"error": [SHAPED]}
 
     async def test_invalid_input_is_a_validation_error_naming_the_field(self, client):
         response = await client.get("/raise/invalid")
@@ -243,3 +301,47 @@ class TestLitestarErrors:
         assert response.status_code == 401
         assert response.json() == {"detail": "Who are you?"}
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+class TestOutsideLitestarsHandlers:
+    """A middleware that runs where the exception handlers do not answers from the same table."""
+
+    @staticmethod
+    def around(app, raised: Exception):
+        async def middleware(scope, receive, send):
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            await send_error(send, raised)
+
+        return middleware
+
+    @pytest.mark.parametrize(
+        ("kind", "header"),
+        [("rate-limited", "retry-after"), ("challenged", "www-authenticate"), ("malformed", None)],
+    )
+    async def test_send_error_answers_as_the_handlers_do(self, kind, header):
+        inner = Litestar(
+            [raise_error], exception_handlers=exception_handlers(), logging_config=None
+        )
+        raised = RAISED[kind]
+        transport = httpx.ASGITransport(app=self.around(inner, raised))
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as bare:
+            answered = await bare.get("/anything")
+        transport = httpx.ASGITransport(app=inner)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as handled:
+            expected = await handled.get(f"/raise/{kind}")
+        assert answered.status_code == expected.status_code
+        assert answered.json() == expected.json()
+        assert answered.headers["content-type"] == "application/json"
+        if header is not None:
+            assert answered.headers[header] == expected.headers[header]
+
+    async def test_an_unmapped_error_is_a_500_without_internals(self, caplog):
+        response = error_response(KeyError("secret internals"))
+        assert (response.status_code, response.content) == (500, {"detail": INTERNAL_ERROR})
+        assert any(record.exc_info for record in caplog.records)
+
+    def test_a_field_without_a_request_is_located_in_the_body(self):
+        response = error_response(InvalidInput("limit must be at least 1.", field="limit"))
+        assert response.content["error"][0]["loc"] == ["body", "limit"]

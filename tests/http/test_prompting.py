@@ -58,7 +58,7 @@ class TestPrompt:
         )
         assert response.status_code == 202, response.text
         body = response.json()
-        assert PROMPT_INFO <= set(body) and body["status"] in ("queued", "running")
+        assert set(body) >= PROMPT_INFO and body["status"] in ("queued", "running")
         await app.state[TASK_QUEUE_STATE_KEY].wait_idle()
         batch = await client.get(prompt_path("later", f"batches/{body['batch_id']}"))
         assert batch.status_code == 200
@@ -177,26 +177,28 @@ async def test_live_events_in_order_resumed_across_a_restart(settings, db, fake_
         await slow_endpoint(fake_openai, name, latency)
     await create_runner("Live Run", endpoints=["quick", "slower", "slowest"])
     before: list[ServerEvent] = []
-    async with live_server(create_app(settings, database=db)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            async with http.stream("GET", prompt_path("live-run", "events")) as stream:
-                assert stream.status_code == 200
-                posted = await http.post(
-                    prompt_path("live-run") + "?wait=false", json={"user_prompt": "Hi"}
-                )
-                assert posted.status_code == 202
-                await read_until(stream, lambda event: event.event == "chat_record", before)
+    async with (
+        live_server(create_app(settings, database=db)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        http.stream("GET", prompt_path("live-run", "events")) as stream,
+    ):
+        assert stream.status_code == 200
+        posted = await http.post(
+            prompt_path("live-run") + "?wait=false", json={"user_prompt": "Hi"}
+        )
+        assert posted.status_code == 202
+        await read_until(stream, lambda event: event.event == "chat_record", before)
     # Stopped with two endpoints still to answer; their tasks run again after the start.
     assert [event.data["status"] for event in before[:2]] == ["queued", "running"]
     assert before[-1].data["conn_id"] == "quick"
     after: list[ServerEvent] = []
-    async with live_server(create_app(settings, database=db)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            headers = {"Last-Event-ID": str(before[-1].id)}
-            async with http.stream(
-                "GET", prompt_path("live-run", "events"), headers=headers
-            ) as stream:
-                await read_until(stream, batch_done, after)
+    headers = {"Last-Event-ID": str(before[-1].id)}
+    async with (
+        live_server(create_app(settings, database=db)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        http.stream("GET", prompt_path("live-run", "events"), headers=headers) as stream,
+    ):
+        await read_until(stream, batch_done, after)
     seen = before + after
     assert [event.id for event in seen] == list(range(1, len(seen) + 1))
     stored = [event async for event in follow_events("live-run", after=0, follow=False)]

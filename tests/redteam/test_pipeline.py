@@ -1,9 +1,12 @@
 """The prompt pipeline: context, sandboxed template, system prompt, call, a complete record."""
 
+from functools import partial
+
 import pytest
 
 from models import ChatRecord
 from service.api import append_chat_record, reserve_chat_record_ids
+from service.api.chats import recent_chat_records
 from service.connectors.base import ConnectorError
 from service.redteam.pipeline import PromptSettings, prepare_prompt, run_pipeline
 from service.redteam.records import ERROR_PREFIX, is_error_record
@@ -21,6 +24,10 @@ ESCAPES = [
 ]
 
 
+async def no_history(count: int) -> list[dict]:
+    return []
+
+
 class Calls:
     def __init__(self, answer: str = "ok", error: str = "") -> None:
         self.seen: list[tuple[str, str]] = []
@@ -33,15 +40,13 @@ class Calls:
         return self.answer
 
 
-async def test_builds_a_record_with_every_contract_field(db):
-    runner_id = await create_session(endpoints=["echo-a"])
+async def test_builds_a_record_with_every_contract_field():
     settings = PromptSettings(
         prompt_template="answer-template", template_source="{{ prompt }}\nAnswer:",
         system_prompt="Be terse.", attack_module="sample_attack_module", metric="exactstrmatch",
     )
     call = Calls("42")
-    record = await run_pipeline(7, "What is 6x7?", settings, runner_id, "echo-a", call,
-                                workspace="default")
+    record = await run_pipeline(7, "What is 6x7?", settings, "echo-a", call, no_history)
     assert set(record.model_dump()) == CONTRACT_FIELDS
     assert call.seen == [("What is 6x7?\nAnswer:", "Be terse.")]
     assert record.chat_record_id == 7 and record.conn_id == "echo-a"
@@ -61,15 +66,15 @@ async def test_context_goes_inside_the_template_as_moonshot_does(db):
         template_source="Q: {{ prompt }}", context_strategy="add_previous_prompt",
         cs_num_of_prev_prompts=5,
     )
-    prepared = await prepare_prompt("New?", settings, runner_id, "echo-a", workspace="default")
+    # The history the domain hands the pipeline: this endpoint's own records.
+    recent = partial(recent_chat_records, runner_id, "echo-a", workspace="default")
+    prepared = await prepare_prompt("New?", settings, recent)
     assert prepared == "Q: prompt 1\nanswer 1\n\nNew?"
 
 
-async def test_an_endpoint_failure_is_a_record_naming_the_cause(db):
-    runner_id = await create_session(endpoints=["echo-a"])
+async def test_an_endpoint_failure_is_a_record_naming_the_cause():
     record = await run_pipeline(
-        1, "Hi", PromptSettings(), runner_id, "echo-a", Calls(error="answered HTTP 500"),
-        workspace="default",
+        1, "Hi", PromptSettings(), "echo-a", Calls(error="answered HTTP 500"), no_history
     )
     assert record.predicted_result == f"{ERROR_PREFIX}endpoint echo-a: answered HTTP 500"
     assert is_error_record(record.model_dump())
@@ -77,12 +82,11 @@ async def test_an_endpoint_failure_is_a_record_naming_the_cause(db):
 
 
 @pytest.mark.parametrize("template", ESCAPES)
-async def test_sandbox_escapes_fail_cleanly_without_calling_the_endpoint(db, template):
-    runner_id = await create_session(endpoints=["echo-a"])
+async def test_sandbox_escapes_fail_cleanly_without_calling_the_endpoint(template):
     call = Calls()
     record = await run_pipeline(
-        1, "Hi", PromptSettings(prompt_template="evil", template_source=template), runner_id,
-        "echo-a", call, workspace="default",
+        1, "Hi", PromptSettings(prompt_template="evil", template_source=template), "echo-a",
+        call, no_history,
     )
     assert call.seen == []
     assert record.predicted_result.startswith(f"{ERROR_PREFIX}prompt template evil:")
@@ -90,16 +94,14 @@ async def test_sandbox_escapes_fail_cleanly_without_calling_the_endpoint(db, tem
     assert record.prepared_prompt == ""
 
 
-async def test_anything_a_call_raises_is_a_record_naming_its_type_only(db, caplog):
-    runner_id = await create_session(endpoints=["echo-a"])
+async def test_anything_a_call_raises_is_a_record_naming_its_type_only(caplog):
     secret = "sk-in-an-exception-message"
 
     async def broken(prepared: str, system_prompt: str) -> str:
         raise AttributeError(f"'str' object has no attribute 'choices' ({secret})")
 
     record = await run_pipeline(
-        1, "Hi", PromptSettings(system_prompt="S"), runner_id, "echo-a", broken,
-        workspace="default",
+        1, "Hi", PromptSettings(system_prompt="S"), "echo-a", broken, no_history
     )
     assert record.predicted_result == (
         f"{ERROR_PREFIX}calling endpoint echo-a failed unexpectedly (AttributeError); "
@@ -111,16 +113,31 @@ async def test_anything_a_call_raises_is_a_record_naming_its_type_only(db, caplo
     assert "calling endpoint echo-a" in caplog.text
 
 
-async def test_a_template_that_raises_anything_is_a_record(db):
-    runner_id = await create_session(endpoints=["echo-a"])
+async def test_a_template_that_raises_anything_is_a_record():
     call = Calls()
     record = await run_pipeline(
         1, "Hi", PromptSettings(
             prompt_template="huge",
             template_source="{{ prompt }} {{ 2.0 ** (prompt | length * 100000) }}",
         ),
-        runner_id, "echo-a", call, workspace="default",
+        "echo-a", call, no_history,
     )
     assert call.seen == []
     assert record.predicted_result.startswith(ERROR_PREFIX)
     assert "Traceback" not in record.predicted_result and record.prepared_prompt == ""
+
+
+async def test_a_history_that_fails_to_read_is_a_record_not_an_exception(caplog):
+    async def unreadable(count: int) -> list[dict]:
+        raise ConnectionError("database went away")
+
+    call = Calls()
+    record = await run_pipeline(
+        1, "Hi", PromptSettings(context_strategy="add_previous_prompt", cs_num_of_prev_prompts=2),
+        "echo-a", call, unreadable,
+    )
+    assert call.seen == []
+    assert record.predicted_result == (
+        f"{ERROR_PREFIX}preparing the prompt failed unexpectedly (ConnectionError); "
+        "see the server log"
+    )

@@ -1,6 +1,7 @@
 """Prompt templates: compiled and rendered in worker processes, under limits that stop the work."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -40,10 +41,8 @@ async def make_sandbox() -> AsyncIterator[Callable[..., TemplateSandbox]]:
 
 def gone(pid: int) -> bool:
     """Whether process `pid` has ended (waiting for it if it is still our unreaped child)."""
-    try:
+    with contextlib.suppress(ChildProcessError):  # already reaped, or never ours
         os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass  # already reaped, or never ours
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,4 +1,4 @@
-"""The attacker's world: a `required`-mode server on loopback with two workspaces and a key per role.
+"""The attacker's world: a `required`-mode server on loopback, two workspaces, a key per role.
 
 Workspace `wa` has alice (owner), bob (editor) and carol (viewer); workspace `wb` has dave
 (owner). Every test here speaks real HTTP to the app served by uvicorn on 127.0.0.1, on both

@@ -145,3 +145,18 @@ async def test_credentials_in_the_uri_are_refused(world: World, fake_openai: Fak
         assert updated.json()["error"][0]["loc"][-1] == "uri"
         assert "pw-secret" not in updated.text
         assert (await alice.get(f"{ENDPOINTS}/open")).json()["uri"] == fake_openai.base_url
+
+
+async def test_a_refused_uri_is_never_quoted_back(world: World):
+    # Too long for the body's bounds: pydantic refuses it before the domain sees it, and its
+    # error would otherwise quote the whole URI, password included.
+    uri = "http://user:pw-secret@example.com/" + "a" * 3000
+    async with world.client(world.alice) as alice:
+        created = await alice.post(ENDPOINTS, json={
+            "name": "long", "connector_type": "openai-connector", "uri": uri, "token": "t",
+        })
+        missing = await alice.post(ENDPOINTS, json={"uri": uri, "token": "t"})
+    assert created.status_code == missing.status_code == 422, created.text
+    assert created.json()["error"][0]["loc"] == ["body", "uri"]
+    assert "pw-secret" not in created.text
+    assert "pw-secret" not in missing.text

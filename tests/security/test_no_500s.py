@@ -5,8 +5,8 @@ import pytest
 from service.api.audit import list_changes
 from service.api.errors import InvalidInput
 from service.api.paging import MAX_LIMIT
-from service.api.runners import list_runners
-from service.api.session_views import list_session_summaries, read_chat_page
+from service.api.sessions.runners import list_runners
+from service.api.sessions.views import list_session_summaries, read_chat_page
 from service.http.guards import MAX_JSON_DEPTH
 from tests.factories import create_endpoint, create_session
 from tests.security.conftest import WA

@@ -13,7 +13,6 @@ import pytest
 from litestar import Litestar
 
 from models import Role
-
 from service.database import Database
 from service.http.prompting_state import TASK_QUEUE_STATE_KEY
 from service.logs import CHATTY_LOGGERS, SERVER_LOGGERS, configure_logging

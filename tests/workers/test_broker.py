@@ -79,19 +79,32 @@ async def test_a_task_left_by_a_dead_worker_is_claimed_with_no_new_work(redis_ur
 
 async def test_local_broker_runs_concurrently_and_stops_what_runs(settings):
     broker = LocalBroker(max_tasks=3)
-    started, release = [], asyncio.Event()
+    started: list[int] = []
+    cancelled: list[int] = []
+    three_started, release = asyncio.Event(), asyncio.Event()
 
     async def job(number: int) -> None:
         started.append(number)
-        await release.wait()
+        if len(started) == 3:
+            three_started.set()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            cancelled.append(number)
+            raise
 
     task = broker.register_task(job, task_name="job")
     await broker.startup()
     for number in range(5):
         await task.kiq(number)
-    while len(started) < 3:
+    async with asyncio.timeout(5):
+        await three_started.wait()
+    # Give the two queued tasks every chance to start: all they wait on is a free slot.
+    for _ in range(20):
         await asyncio.sleep(0)
-    await asyncio.sleep(0.05)
     assert len(started) == 3
     await broker.shutdown()
-    assert broker._tasks == set()
+    assert sorted(cancelled) == sorted(started)
+    async with asyncio.timeout(1):
+        await broker.wait_all()
+    assert len(started) == 3

@@ -3,11 +3,10 @@
 import asyncio
 
 from litestar import Controller, Response, get
-from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
+from service.api.errors import Unavailable
 from service.database import ping
 from service.http.deps import DatabaseDependency
-from service.http.errors import detail_error
 from service.http.schemas import Status
 
 # What Moonshot's web API answers on its health check route, `GET /`.
@@ -34,5 +33,5 @@ class HealthController(Controller):
         except TimeoutError:
             answered = False
         if not answered:
-            return detail_error("The database does not answer.", HTTP_503_SERVICE_UNAVAILABLE)
+            raise Unavailable("The database does not answer.")
         return Response(Status(status="ready"))

@@ -1,6 +1,16 @@
-"""Registries a session names things from, with Moonshot's routes and shapes."""
+"""Registries a session names things from, with Moonshot's routes and shapes.
+
+Every registry lists its entries in one or two shapes (the entries themselves, or just their
+names); the routes are made from `REGISTRIES`, each keeping Moonshot's path and its own
+handler name (and so its OpenAPI operation id).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from litestar import Controller, get, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 
 from models import RegistryKind
@@ -25,73 +35,140 @@ def _module_metadata(item: RegistryItem) -> ModuleMetadataOut:
     )
 
 
-class PromptTemplateController(Controller):
-    path = "/api/v1/prompt-templates"
-    tags = ["Prompt Templates"]
-
-    @get("/", summary="All prompt templates")
-    async def list_prompt_templates(self, workspace: Workspace) -> list[PromptTemplateOut]:
-        items = await list_entries(RegistryKind.PROMPT_TEMPLATE, workspace=workspace)
-        return [
-            PromptTemplateOut(name=item.name, description=item.description, template=item.template)
-            for item in items
-        ]
-
-    @get("/name", summary="Names of all prompt templates")
-    async def list_prompt_template_names(self, workspace: Workspace) -> list[str]:
-        items = await list_entries(RegistryKind.PROMPT_TEMPLATE, workspace=workspace)
-        return [item.name for item in items]
-
-    @post("/", summary="Add a prompt template (Jinja2, rendered in a sandbox; uses {{ prompt }})")
-    async def add_prompt_template(
-        self, data: JSONBody[PromptTemplateCreate], workspace: Workspace
-    ) -> PromptTemplateOut:
-        item = await create_prompt_template(
-            data.name, data.description, data.template, workspace=workspace
-        )
-        return PromptTemplateOut(
-            name=item.name, description=item.description, template=item.template
-        )
+def _prompt_template(item: RegistryItem) -> PromptTemplateOut:
+    return PromptTemplateOut(name=item.name, description=item.description, template=item.template)
 
 
-class ContextStrategyController(Controller):
-    path = "/api/v1/context-strategies"
-    tags = ["Context Strategies"]
-
-    @get("/", summary="All context strategies with their metadata")
-    async def list_context_strategies(self, workspace: Workspace) -> list[ContextStrategyOut]:
-        items = await list_entries(RegistryKind.CONTEXT_STRATEGY, workspace=workspace)
-        return [
-            ContextStrategyOut(id=item.name, name=item.name, description=item.description)
-            for item in items
-        ]
-
-    @get("/name", summary="Names of all context strategies")
-    async def list_context_strategy_names(self, workspace: Workspace) -> list[str]:
-        items = await list_entries(RegistryKind.CONTEXT_STRATEGY, workspace=workspace)
-        return [item.name for item in items]
+def _context_strategy(item: RegistryItem) -> ContextStrategyOut:
+    return ContextStrategyOut(id=item.name, name=item.name, description=item.description)
 
 
-class AttackModuleController(Controller):
-    path = "/api/v1/attack-modules"
-    tags = ["Attack Modules"]
-
-    @get("/", summary="Ids of all attack modules")
-    async def list_attack_modules(self, workspace: Workspace) -> list[str]:
-        items = await list_entries(RegistryKind.ATTACK_MODULE, workspace=workspace)
-        return [item.name for item in items]
-
-    @get("/metadata", summary="All attack modules with their metadata")
-    async def list_attack_module_metadata(self, workspace: Workspace) -> list[ModuleMetadataOut]:
-        items = await list_entries(RegistryKind.ATTACK_MODULE, workspace=workspace)
-        return [_module_metadata(item) for item in items]
+def _name(item: RegistryItem) -> str:
+    return item.name
 
 
-class MetricController(Controller):
-    path = "/api/v1/metrics"
-    tags = ["Metrics"]
+@dataclass(frozen=True)
+class Listing:
+    """One `GET` route listing a registry's entries, each turned into `shape`."""
 
-    @get("/", summary="All metrics with their metadata")
-    async def list_metrics(self, workspace: Workspace) -> list[ModuleMetadataOut]:
-        items = await list_entries(RegistryKind.METRIC, workspace=workspace)
-        return [_module_metadata(item) for item in items]
+    path: str
+    handler: str
+    summary: str
+    shape: Callable[[RegistryItem], Any]
+    item_type: type
+
+
+@dataclass(frozen=True)
+class Registry:
+    controller: str
+    path: str
+    tag: str
+    kind: RegistryKind
+    listings: tuple[Listing, ...]
+
+
+def _names(handler: str, summary: str) -> Listing:
+    return Listing("/name", handler, summary, _name, str)
+
+
+REGISTRIES = (
+    Registry(
+        "PromptTemplateController",
+        "/api/v1/prompt-templates",
+        "Prompt Templates",
+        RegistryKind.PROMPT_TEMPLATE,
+        (
+            Listing(
+                "/", "list_prompt_templates", "All prompt templates", _prompt_template,
+                PromptTemplateOut,
+            ),
+            _names("list_prompt_template_names", "Names of all prompt templates"),
+        ),
+    ),
+    Registry(
+        "ContextStrategyController",
+        "/api/v1/context-strategies",
+        "Context Strategies",
+        RegistryKind.CONTEXT_STRATEGY,
+        (
+            Listing(
+                "/", "list_context_strategies", "All context strategies with their metadata",
+                _context_strategy, ContextStrategyOut,
+            ),
+            _names("list_context_strategy_names", "Names of all context strategies"),
+        ),
+    ),
+    Registry(
+        "AttackModuleController",
+        "/api/v1/attack-modules",
+        "Attack Modules",
+        RegistryKind.ATTACK_MODULE,
+        (
+            Listing("/", "list_attack_modules", "Ids of all attack modules", _name, str),
+            Listing(
+                "/metadata", "list_attack_module_metadata",
+                "All attack modules with their metadata", _module_metadata, ModuleMetadataOut,
+            ),
+        ),
+    ),
+    Registry(
+        "MetricController",
+        "/api/v1/metrics",
+        "Metrics",
+        RegistryKind.METRIC,
+        (
+            Listing(
+                "/", "list_metrics", "All metrics with their metadata", _module_metadata,
+                ModuleMetadataOut,
+            ),
+        ),
+    ),
+)
+
+
+def _listing_route(kind: RegistryKind, listing: Listing) -> HTTPRouteHandler:
+    shape = listing.shape
+
+    async def handler(self: Controller, workspace: Workspace) -> list[Any]:
+        return [shape(item) for item in await list_entries(kind, workspace=workspace)]
+
+    handler.__name__ = handler.__qualname__ = listing.handler
+    # The answer's item type, for the OpenAPI document.
+    answer = list[listing.item_type]  # type: ignore[name-defined]
+    handler.__annotations__ = {"workspace": Workspace, "return": answer}
+    return get(listing.path, summary=listing.summary)(handler)
+
+
+def registry_controller(registry: Registry, **handlers: HTTPRouteHandler) -> type[Controller]:
+    """The controller of one registry: its listings, and any other `handlers` it has."""
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__doc__": f"The {registry.tag.lower()} registry.",
+        "path": registry.path,
+        "tags": [registry.tag],
+        **{
+            listing.handler: _listing_route(registry.kind, listing)
+            for listing in registry.listings
+        },
+        **handlers,
+    }
+    return type(registry.controller, (Controller,), namespace)
+
+
+@post("/", summary="Add a prompt template (Jinja2, rendered in a sandbox; uses {{ prompt }})")
+async def add_prompt_template(
+    self: Controller, data: JSONBody[PromptTemplateCreate], workspace: Workspace
+) -> PromptTemplateOut:
+    item = await create_prompt_template(
+        data.name, data.description, data.template, workspace=workspace
+    )
+    return _prompt_template(item)
+
+
+_prompt_templates, _context_strategies, _attack_modules, _metrics = REGISTRIES
+PromptTemplateController = registry_controller(
+    _prompt_templates, add_prompt_template=add_prompt_template
+)
+ContextStrategyController = registry_controller(_context_strategies)
+AttackModuleController = registry_controller(_attack_modules)
+MetricController = registry_controller(_metrics)

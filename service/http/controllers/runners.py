@@ -2,7 +2,7 @@
 
 from litestar import Controller, get
 
-from service.api.runners import get_runner, list_runners
+from service.api.sessions.runners import get_runner, list_runners
 from service.http.deps import Workspace
 from service.http.params import Limit, Offset, RunnerId
 from service.http.schemas import RunnerOut

@@ -3,15 +3,15 @@
 from typing import Annotated
 
 from litestar import Response, patch
-from litestar.exceptions import HTTPException
 from litestar.params import HeaderParameter, JSONBody
 
-from service.api.session_edits import SessionChanges, get_session_revision, update_session
+from service.api.errors import PreconditionRequired
+from service.api.sessions.edits import get_session_revision, update_session
+from service.api.sessions.schemas import SessionChanges
 from service.http.deps import Workspace
 from service.http.params import RunnerId
 from service.http.schemas import SessionInfo
 
-HTTP_428_PRECONDITION_REQUIRED = 428
 IF_MATCH_REQUIRED = (
     "If-Match is required: send the ETag of GET /api/v1/sessions/{runner_id}, so that a change "
     "made by someone else since is not overwritten."
@@ -34,7 +34,7 @@ async def expected_revision(runner_id: str, if_match: str | None, *, workspace: 
     if if_match is None or not if_match.strip():
         # A missing session is 404 whatever the headers.
         await get_session_revision(runner_id, workspace=workspace)
-        raise HTTPException(status_code=HTTP_428_PRECONDITION_REQUIRED, detail=IF_MATCH_REQUIRED)
+        raise PreconditionRequired(IF_MATCH_REQUIRED)
     # Weak tags never match in If-Match (strong comparison), so they are kept as they are.
     tags = [tag.strip() for tag in if_match.split(",") if tag.strip()]
     if "*" in tags:

@@ -11,9 +11,9 @@ from service.api import (
     api_load_session,
     api_update_cs_num_of_prev_prompts,
 )
-from service.api.runners import delete_runner
-from service.api.session_views import (
-    create_session_view,
+from service.api.sessions.lifecycle import create_session_view
+from service.api.sessions.runners import delete_runner
+from service.api.sessions.views import (
     get_session_view,
     list_session_summaries,
     read_chat_page,

@@ -4,16 +4,16 @@ import time
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
-from slugify import slugify
 
 from models import Runner
 from models.keys import runner_key
 from service.api.context import require_database
-from service.api.errors import Conflict, InvalidInput, NotFound
-from service.api.paging import check_limit
-from service.api.schemas import DEFAULT_WORKSPACE, RunnerInfo, SessionMetadata
-from service.api.sessions import (
-    check_named_settings,
+from service.api.errors import RUNNER_NOT_FOUND, Conflict, NotFound
+from service.api.paging import check_page
+from service.api.schemas import DEFAULT_WORKSPACE
+from service.api.sessions.checks import check_named_settings, runner_id_for
+from service.api.sessions.schemas import RunnerInfo, SessionMetadata
+from service.api.sessions.store import (
     delete_session_data,
     find_session,
     metadata_of,
@@ -21,12 +21,24 @@ from service.api.sessions import (
 )
 
 
-def runner_id_for(name: str) -> str:
-    """The id Moonshot derives from a runner's name."""
-    runner_id = slugify(name, lowercase=True)
-    if not runner_id:
-        raise InvalidInput(f"name {name!r} has no letters or digits to make an id from.", field="name")
-    return runner_id
+async def require_runner(runner_id: str, workspace: str) -> Runner:
+    """The runner, or Moonshot's RuntimeError for a runner that never existed."""
+    require_database()
+    runner = await Runner.get(runner_key(workspace, runner_id))
+    if runner is None:
+        raise NotFound(RUNNER_NOT_FOUND)
+    return runner
+
+
+async def require_session(
+    runner_id: str, *, workspace: str = DEFAULT_WORKSPACE
+) -> SessionMetadata:
+    """The runner's session, or NotFound naming it (the web API's view: no runner, no session)."""
+    require_database()
+    metadata = await find_session(runner_id, workspace)
+    if metadata is None:
+        raise NotFound(f"Session {runner_id} does not exist.")
+    return metadata
 
 
 async def create_runner_with_session(
@@ -63,7 +75,7 @@ async def create_runner_with_session(
         # The pair is created together or not at all.
         await Runner.get_pymongo_collection().delete_one({"_id": runner.id})
         raise
-    return _info(runner), metadata_of(session)
+    return runner_info(runner), metadata_of(session)
 
 
 async def get_runner(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> RunnerInfo:
@@ -71,27 +83,19 @@ async def get_runner(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> R
     runner = await Runner.get(runner_key(workspace, runner_id))
     if runner is None:
         raise NotFound(f"Runner {runner_id} does not exist.")
-    return _info(runner)
+    return runner_info(runner)
 
 
 async def list_runners(
     *, workspace: str = DEFAULT_WORKSPACE, limit: int | None = None, offset: int = 0
 ) -> list[RunnerInfo]:
-    check_limit(limit)
+    """The workspace's runners by id; InvalidInput for a `limit` or `offset` out of bounds."""
+    check_page(limit=limit, offset=offset)
     require_database()
     query = Runner.find(Runner.workspace == workspace).sort("+runner_id").skip(offset)
     if limit is not None:
         query = query.limit(limit)
-    return [_info(runner) async for runner in query]
-
-
-async def require_session(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> SessionMetadata:
-    """The session of a runner, or NotFound naming it (the web API's view: no runner, no session)."""
-    require_database()
-    metadata = await find_session(runner_id, workspace)
-    if metadata is None:
-        raise NotFound(f"Session {runner_id} does not exist.")
-    return metadata
+    return [runner_info(runner) async for runner in query]
 
 
 async def delete_runner(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
@@ -102,7 +106,7 @@ async def delete_runner(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -
     await delete_session_data(runner_id, workspace, with_runner=True)
 
 
-def _info(runner: Runner) -> RunnerInfo:
+def runner_info(runner: Runner) -> RunnerInfo:
     return RunnerInfo(
         id=runner.runner_id,
         name=runner.name,

@@ -1,7 +1,9 @@
-"""Moonshot's Session API, as measured on Moonshot 0.7.6, on both database tiers."""
+"""Creating, loading and deleting sessions, on both database tiers.
+
+Moonshot's functions as measured on 0.7.6, and the web API's create.
+"""
 
 import asyncio
-import re
 
 import pytest
 from pydantic import ValidationError
@@ -10,35 +12,21 @@ from service.api import (
     api_create_session,
     api_delete_session,
     api_get_all_chats_from_session,
-    api_get_all_session_metadata,
     api_get_all_session_names,
-    api_get_available_session_info,
     api_load_session,
-    api_update_attack_module,
-    api_update_context_strategy,
-    api_update_cs_num_of_prev_prompts,
-    api_update_metric,
-    api_update_prompt_template,
-    api_update_system_prompt,
     append_chat_record,
     reserve_chat_record_id,
 )
-from service.api.errors import InvalidInput, NoDatabase, NotFound
+from service.api.errors import Conflict, InvalidInput, NoDatabase, NotFound
+from service.api.sessions.lifecycle import create_session_view
+from service.api.sessions.views import list_session_summaries
+from tests.api.sessions.support import RUNNER_MISSING, register_echo_endpoints
 from tests.factories import create_session, make_chat_record, unique_runner_id
 
-RUNNER_MISSING = re.escape(
-    "[Runner] Unable to load runner because the runner file does not exist."
-)
 METADATA_FIELDS = {
     "session_id", "endpoints", "created_epoch", "created_datetime", "prompt_template",
     "context_strategy", "cs_num_of_prev_prompts", "attack_module", "metric", "system_prompt",
 }
-UPDATES = [
-    (api_update_prompt_template, "prompt_template", "answer-template", "Prompt Template"),
-    (api_update_context_strategy, "context_strategy", "add_previous_prompt", "Context Strategy"),
-    (api_update_attack_module, "attack_module", "sample_attack_module", "Attack Module"),
-    (api_update_metric, "metric", "exactstrmatch", "Metric"),
-]
 
 
 class TestApiCreateSession:
@@ -118,7 +106,7 @@ class TestApiCreateSession:
 
     @pytest.mark.parametrize("database_instance", [[], {}, 123, "db"])
     async def test_rejects_what_is_not_a_database(self, db, database_instance):
-        with pytest.raises(RuntimeError, match="No database instance provided."):
+        with pytest.raises(RuntimeError, match=r"No database instance provided."):
             await api_create_session("no-db", database_instance, [], {})
 
     async def test_database_is_checked_before_the_id(self, db):
@@ -165,116 +153,6 @@ class TestApiLoadSession:
         assert await api_load_session(runner_id) is None
 
 
-class TestListings:
-    async def test_newest_first_with_ties_broken_by_epoch(self, db):
-        for runner_id in ("first", "second", "third"):
-            await create_session(runner_id)
-        names = await api_get_all_session_names()
-        assert names == ["third", "second", "first"]
-        metadata = await api_get_all_session_metadata()
-        assert [item["session_id"] for item in metadata] == names
-        ids, infos = await api_get_available_session_info()
-        assert ids == names and infos == metadata
-
-    async def test_pagination(self, db):
-        for index in range(5):
-            await create_session(f"page-{index}")
-        everything = await api_get_all_session_names()
-        assert await api_get_all_session_names(limit=2) == everything[:2]
-        assert await api_get_all_session_names(limit=2, offset=2) == everything[2:4]
-        page = await api_get_all_session_metadata(limit=3, offset=4)
-        assert [item["session_id"] for item in page] == everything[4:]
-
-    async def test_bad_pagination_is_a_validation_error(self, db):
-        with pytest.raises(ValidationError):
-            await api_get_all_session_names(limit=0)
-        with pytest.raises(ValidationError):
-            await api_get_all_session_metadata(offset=-1)
-
-    async def test_workspaces_do_not_see_each_other(self, db):
-        await create_session("mine", workspace="alpha")
-        await create_session("theirs", workspace="beta")
-        assert await api_get_all_session_names(workspace="alpha") == ["mine"]
-        assert await api_get_all_session_names(workspace="beta") == ["theirs"]
-        assert await api_get_all_session_names() == []
-        with pytest.raises(NotFound):
-            await api_load_session("theirs", workspace="alpha")
-        with pytest.raises(NotFound):
-            await api_delete_session("theirs", workspace="alpha")
-        assert await api_load_session("theirs", workspace="beta") is not None
-
-
-class TestUpdates:
-    @pytest.mark.parametrize(("update", "field", "name", "kind"), UPDATES)
-    async def test_sets_and_clears_a_named_setting(self, db, update, field, name, kind):
-        runner_id = await create_session()
-        assert await update(runner_id, name) is True
-        assert (await api_load_session(runner_id))[field] == name
-        assert await update(runner_id, "") is True
-        assert (await api_load_session(runner_id))[field] == ""
-
-    @pytest.mark.parametrize(("update", "field", "name", "kind"), UPDATES)
-    async def test_unknown_name_changes_nothing(self, db, update, field, name, kind):
-        runner_id = await create_session(runner_args={"metric_id": "exactstrmatch"})
-        before = await api_load_session(runner_id)
-        with pytest.raises(RuntimeError, match=rf"^\[Session\] {kind} missing-thing does not exist\.$"):
-            await update(runner_id, "missing-thing")
-        assert await api_load_session(runner_id) == before
-
-    @pytest.mark.parametrize(("update", "field", "name", "kind"), UPDATES)
-    async def test_unknown_runner_raises(self, db, update, field, name, kind):
-        with pytest.raises(RuntimeError, match=RUNNER_MISSING):
-            await update("ghost", name)
-
-    async def test_system_prompt_and_number_of_prompts(self, db):
-        runner_id = await create_session()
-        assert await api_update_system_prompt(runner_id, "You are a pirate.") is True
-        assert await api_update_cs_num_of_prev_prompts(runner_id, "7") is True
-        loaded = await api_load_session(runner_id)
-        assert loaded["system_prompt"] == "You are a pirate."
-        assert loaded["cs_num_of_prev_prompts"] == 7
-
-    async def test_wrong_types(self, db):
-        runner_id = await create_session()
-        with pytest.raises(ValidationError, match="Input should be a valid integer"):
-            await api_update_cs_num_of_prev_prompts(runner_id, "seven")
-        with pytest.raises(ValidationError, match="Input should be a valid string"):
-            await api_update_system_prompt(runner_id, 5)
-        assert (await api_load_session(runner_id))["cs_num_of_prev_prompts"] == 5
-
-    async def test_updates_after_delete_return_true_and_change_nothing(self, db):
-        runner_id = await create_session()
-        await api_delete_session(runner_id)
-        for update, _, name, _ in UPDATES:
-            assert await update(runner_id, name) is True
-        assert await api_update_system_prompt(runner_id, "x") is True
-        assert await api_update_cs_num_of_prev_prompts(runner_id, 2) is True
-        assert await api_load_session(runner_id) is None
-        assert await api_get_all_session_names() == []
-
-
-class TestApiGetAllChatsFromSession:
-    async def test_every_endpoint_in_append_order(self, db):
-        runner_id = await create_session(endpoints=["echo-a", "echo-b", "silent"])
-        for _ in range(25):
-            for endpoint in ("echo-a", "echo-b"):
-                record_id = await reserve_chat_record_id(runner_id, endpoint)
-                await append_chat_record(runner_id, endpoint, make_chat_record(record_id, endpoint))
-        chats = await api_get_all_chats_from_session(runner_id)
-        assert list(chats) == ["echo-a", "echo-b", "silent"]
-        assert [record["chat_record_id"] for record in chats["echo-a"]] == list(range(1, 26))
-        assert chats["echo-b"][0]["conn_id"] == "echo-b"
-        assert chats["silent"] == []
-        assert set(chats["echo-a"][0]) == set(make_chat_record(1).model_dump())
-
-    async def test_unknown_runner_raises_and_deleted_session_is_empty(self, db):
-        with pytest.raises(RuntimeError, match=RUNNER_MISSING):
-            await api_get_all_chats_from_session("ghost")
-        runner_id = await create_session()
-        await api_delete_session(runner_id)
-        assert await api_get_all_chats_from_session(runner_id) == {}
-
-
 class TestApiDeleteSession:
     async def test_removes_session_and_every_chat_bucket(self, db):
         from models import ChatBucket, ChatCounter
@@ -308,3 +186,37 @@ class TestApiDeleteSession:
     async def test_unknown_runner_raises(self, db):
         with pytest.raises(RuntimeError, match=RUNNER_MISSING):
             await api_delete_session(unique_runner_id())
+
+
+class TestCreateSessionView:
+    @pytest.fixture(autouse=True)
+    async def echo_endpoints(self, db) -> None:
+        await register_echo_endpoints()
+
+    async def test_names_the_runner_and_stores_the_metric(self, db):
+        view = await create_session_view(
+            "Night Shift", "Late tests.", ["echo-a"], {"metric_id": "exactstrmatch"}
+        )
+        assert (view.session_name, view.session_description) == ("Night Shift", "Late tests.")
+        assert view.session.session_id == "night-shift"
+        assert view.session.metric == "exactstrmatch"
+        assert view.chat_records is None
+
+    async def test_an_unregistered_endpoint_is_invalid_and_creates_nothing(self, db):
+        with pytest.raises(InvalidInput, match=r"Endpoint echo-z does not exist.") as error:
+            await create_session_view("Nowhere", "", ["echo-a", "echo-z"], {})
+        assert error.value.field == "endpoints"
+        assert await list_session_summaries() == []
+
+    async def test_a_taken_name_is_a_conflict(self, db):
+        await create_session_view("Twice", "", ["echo-a"], {})
+        with pytest.raises(Conflict):
+            await create_session_view("twice", "", ["echo-a"], {})
+
+    async def test_is_scoped_to_its_workspace(self, db):
+        await create_session_view("Shared Name", "", ["echo-a"], {}, workspace="red")
+        view = await create_session_view("Shared Name", "", ["echo-a"], {}, workspace="blue")
+        assert view.session.session_id == "shared-name"
+        assert [s["session_id"] for s in await list_session_summaries(workspace="red")] == [
+            "shared-name"
+        ]

@@ -1,137 +1,23 @@
-"""Prompting a session through the in-process task queue, on both database tiers."""
+"""Running prompt tasks: failures as records, exactly once, fan-out and endpoint limits."""
 
 import asyncio
 import logging
 import time
 
-import pytest
-from pydantic import ValidationError
-
-from models import (
-    BatchStatus,
-    ChatBucket,
-    ChatRecord,
-    PromptBatch,
-    PromptTask,
-    SessionEvent,
-    TaskStatus,
-)
-from service.api import api_get_all_chats_from_session
-from service.api.errors import InvalidInput, NotFound
+from models import BatchStatus, ChatBucket, PromptBatch, PromptTask, TaskStatus
 from service.api.prompting import (
     api_send_prompt,
-    cancel_prompts,
     create_batch,
     get_batch,
     run_prompt_task,
-    wait_for_batch,
 )
 from service.api.registries import create_prompt_template
-from service.api.runners import delete_runner
+from service.api.sessions.runners import delete_runner
 from service.redteam.records import ERROR_PREFIX
-from service.settings import Settings
 from service.workers.queue import TaskQueue
+from tests.api.prompting.support import chats, fake_endpoint
 from tests.factories import create_endpoint, create_session
-from tests.support.fake_openai import VALID_TOKEN, Behaviour, FakeOpenAI
-
-CONTRACT_FIELDS = set(ChatRecord.model_fields)
-
-
-async def fake_endpoint(fake: FakeOpenAI, name: str, *, token: str = VALID_TOKEN, **options):
-    params = {"timeout": options.pop("timeout", 5), "max_attempts": options.pop("attempts", 1)}
-    return await create_endpoint(
-        name, "openai-connector", uri=fake.base_url, token=token, model=name, params=params,
-        **options,
-    )
-
-
-async def chats(runner_id: str) -> dict[str, list[dict]]:
-    return await api_get_all_chats_from_session(runner_id)
-
-
-class TestApiSendPrompt:
-    async def test_answers_from_every_endpoint_in_moonshots_shape(self, db, task_queue):
-        await create_endpoint("Echo A")
-        await create_endpoint("Echo B", model="b")
-        runner_id = await create_session(endpoints=["echo-a", "echo-b"])
-        result = await api_send_prompt(
-            runner_id, "Hello", enqueue=task_queue.enqueue, wait_s=30
-        )
-        assert result.finished and result.status is BatchStatus.DONE
-        info = result.prompt_info()
-        assert set(info) == {
-            "current_runner_id", "current_chats", "current_batch_size", "current_status",
-        }
-        assert info["current_runner_id"] == runner_id
-        assert info["current_status"] == "COMPLETED" and info["current_batch_size"] == 2
-        (a,), (b,) = info["current_chats"]["echo-a"], info["current_chats"]["echo-b"]
-        assert set(a) == CONTRACT_FIELDS
-        assert (a["predicted_result"], b["predicted_result"]) == ("Hello", "b: Hello")
-        assert await chats(runner_id) == {"echo-a": [a], "echo-b": [b]}
-
-    async def test_template_and_context_apply_per_endpoint(self, db, task_queue):
-        await create_endpoint("Echo A")
-        runner_id = await create_session(
-            endpoints=["echo-a"],
-            runner_args={"prompt_template": "complete-sentence",
-                         "context_strategy": "add_previous_prompt", "cs_num_of_prev_prompts": 1,
-                         "system_prompt": "Be kind."},
-        )
-        await api_send_prompt(runner_id, "One", enqueue=task_queue.enqueue, wait_s=30)
-        await api_send_prompt(runner_id, "Two", enqueue=task_queue.enqueue, wait_s=30)
-        first, second = (await chats(runner_id))["echo-a"]
-        assert first["prepared_prompt"] == "Complete the following sentence: One"
-        assert second["prepared_prompt"] == (
-            "Complete the following sentence: One\nComplete the following sentence: One\n\nTwo"
-        )
-        assert second["prompt"] == "Two" and second["system_prompt"] == "Be kind."
-        assert second["context_strategy"] == "add_previous_prompt"
-        assert second["prompt_template"] == "complete-sentence"
-        assert [first["chat_record_id"], second["chat_record_id"]] == [1, 2]
-
-    async def test_past_the_wait_it_answers_what_has_landed(self, db, task_queue, fake_openai):
-        fake_openai.behaviours["slow"] = Behaviour(latency_s=1.5)
-        await fake_endpoint(fake_openai, "slow")
-        await create_endpoint("Echo A")
-        runner_id = await create_session(endpoints=["echo-a", "slow"])
-        result = await api_send_prompt(runner_id, "Hi", enqueue=task_queue.enqueue, wait_s=0.8)
-        assert not result.finished and result.status is BatchStatus.RUNNING
-        assert list(result.current_chats) == ["echo-a"]
-        assert result.current_status == "RUNNING"
-        done = await wait_for_batch(runner_id, result.batch_id, 30)
-        assert done.status is BatchStatus.DONE and list(done.current_chats) == ["echo-a", "slow"]
-
-    @pytest.mark.parametrize(
-        ("arguments", "error"),
-        [(("", 10), ValidationError), (("Hi", -1), ValidationError), (("Hi", "ten"),
-                                                                       ValidationError)],
-    )
-    async def test_bad_input_stores_nothing(self, db, task_queue, arguments, error):
-        runner_id = await create_session(endpoints=["echo-a"])
-        with pytest.raises(error):
-            await api_send_prompt(runner_id, *arguments, enqueue=task_queue.enqueue)
-        assert await PromptBatch.find_all().count() == 0
-        assert await PromptTask.find_all().count() == 0
-
-    async def test_unknown_session_and_no_endpoints(self, db, task_queue):
-        with pytest.raises(NotFound):
-            await api_send_prompt("nope", "Hi", enqueue=task_queue.enqueue)
-        runner_id = await create_session(endpoints=[])
-        with pytest.raises(InvalidInput) as raised:
-            await api_send_prompt(runner_id, "Hi", enqueue=task_queue.enqueue)
-        assert raised.value.field == "endpoints"
-        assert await PromptBatch.find_all().count() == 0
-
-    async def test_workspaces_are_apart(self, db, task_queue):
-        await create_endpoint("Echo A", workspace="team-a")
-        runner_id = await create_session(endpoints=["echo-a"], workspace="team-a")
-        result = await api_send_prompt(
-            runner_id, "Hi", enqueue=task_queue.enqueue, wait_s=30, workspace="team-a"
-        )
-        with pytest.raises(NotFound):
-            await get_batch(runner_id, result.batch_id, workspace="team-b")
-        with pytest.raises(NotFound):
-            await cancel_prompts(runner_id, workspace="team-b")
+from tests.support.fake_openai import VALID_TOKEN, Behaviour
 
 
 class TestFailuresAreData:
@@ -223,7 +109,7 @@ class TestFailuresAreData:
             assert secret not in result.model_dump_json()
 
 
-class TestExactlyOnce:
+class TestRunPromptTask:
     async def test_running_a_task_again_or_concurrently_appends_once(self, db, task_queue):
         await create_endpoint("Echo A")
         runner_id = await create_session(endpoints=["echo-a"])
@@ -241,7 +127,7 @@ class TestExactlyOnce:
     ):
         await create_endpoint("Echo A")
         runner_id = await create_session(endpoints=["echo-a"])
-        batch_id, (task_id,) = await create_batch(runner_id, "Hi")
+        _, (task_id,) = await create_batch(runner_id, "Hi")
         built = {
             "chat_record_id": 1, "conn_id": "echo-a", "prompt": "Hi", "prepared_prompt": "Hi",
             "predicted_result": "built before the crash", "prompt_time": "2026-11-25 09:00:00",
@@ -271,39 +157,6 @@ class TestExactlyOnce:
         assert (await get_batch(runner_id, batch_id)).status is BatchStatus.DONE
         assert len((await chats(runner_id))["echo-a"]) == 1
 
-    async def test_a_restart_queues_unfinished_batches_again_and_each_lands_once(
-        self, db, settings
-    ):
-        await create_endpoint("Echo A")
-        await create_endpoint("Echo B")
-        runner_id = await create_session(endpoints=["echo-a", "echo-b"])
-        # Recorded, then the process stopped before anything ran.
-        first, _ = await create_batch(runner_id, "One")
-        second, _ = await create_batch(runner_id, "Two")
-        for _ in range(2):
-            queue = TaskQueue(settings)
-            await queue.start()
-            await queue.wait_idle()
-            await queue.stop()
-        for batch_id in (first, second):
-            assert (await get_batch(runner_id, batch_id)).status is BatchStatus.DONE
-        history = await chats(runner_id)
-        assert [r["prompt"] for r in history["echo-a"]] == ["One", "Two"]
-        assert [r["chat_record_id"] for r in history["echo-b"]] == [1, 2]
-
-    async def test_a_deleted_session_voids_its_queued_prompts(self, db, settings):
-        await create_endpoint("Echo A")
-        runner_id = await create_session(endpoints=["echo-a"])
-        batch_id, _ = await create_batch(runner_id, "Hi")
-        await delete_runner(runner_id)
-        queue = TaskQueue(settings)
-        await queue.start()
-        await queue.wait_idle()
-        await queue.stop()
-        # The batch went with its session, and nothing ran for it.
-        assert await PromptBatch.get_pymongo_collection().find_one({"batch_id": batch_id}) is None
-        assert await ChatBucket.find_all().count() == 0
-
     async def test_a_task_of_a_deleted_session_runs_nothing(self, db, settings):
         await create_endpoint("Echo A")
         runner_id = await create_session(endpoints=["echo-a"])
@@ -316,55 +169,6 @@ class TestExactlyOnce:
         await queue.stop()
         assert await PromptTask.find_all().count() == 0
         assert await ChatBucket.find_all().count() == 0
-
-    async def test_deleting_a_session_removes_its_prompts_and_events(self, db, task_queue):
-        await create_endpoint("Echo A")
-        runner_id = await create_session(endpoints=["echo-a"])
-        kept = await create_session(endpoints=["echo-a"])
-        for session in (runner_id, kept):
-            result = await api_send_prompt(session, "Hi", enqueue=task_queue.enqueue, wait_s=30)
-            assert result.finished
-        await delete_runner(runner_id)
-        for document in (PromptBatch, PromptTask, SessionEvent):
-            assert await document.find(document.session_id == runner_id).count() == 0
-            assert await document.find(document.session_id == kept).count() >= 1
-
-
-class TestCancel:
-    async def test_cancel_midway_appends_nothing_afterwards(self, db, settings, fake_openai):
-        queue = TaskQueue(settings.model_copy(update={"worker_max_tasks": 5}))
-        await queue.start()
-        try:
-            endpoints = [f"slow-{number}" for number in range(50)]
-            for endpoint in endpoints:
-                fake_openai.behaviours[endpoint] = Behaviour(latency_s=0.2)
-                await fake_endpoint(fake_openai, endpoint)
-            runner_id = await create_session(endpoints=endpoints)
-            result = await api_send_prompt(runner_id, "Hi", enqueue=queue.enqueue)
-            # Midway: some answers are in, most are still to come.
-            for _ in range(400):
-                if (await wait_for_batch(runner_id, result.batch_id, 0.05)).current_chats:
-                    break
-            else:
-                pytest.fail("No answer landed within 20 s.")
-            assert await cancel_prompts(runner_id) == [result.batch_id]
-            landed = sum(len(records) for records in (await chats(runner_id)).values())
-            assert 0 < landed < 50
-            await queue.wait_idle()
-            assert sum(len(r) for r in (await chats(runner_id)).values()) == landed
-            after = await get_batch(runner_id, result.batch_id)
-            assert after.status is BatchStatus.CANCELLED and after.current_status == "CANCELLED"
-            assert sum(len(records) for records in after.current_chats.values()) == landed
-            # Cancelled tasks that had not called yet never did.
-            assert len(fake_openai.calls) < 50
-        finally:
-            await queue.stop()
-
-    async def test_cancel_without_work_and_on_an_unknown_session(self, db, task_queue):
-        runner_id = await create_session(endpoints=["echo-a"])
-        assert await cancel_prompts(runner_id) == []
-        with pytest.raises(NotFound):
-            await cancel_prompts("nope")
 
 
 class TestFanOutAndLimits:
@@ -409,6 +213,3 @@ class TestFanOutAndLimits:
         # Five at once (a second's worth), then one every 1/5 s: the eighth no sooner than
         # 0.6 s after the first (less what the first call's own start-up took).
         assert starts[7] - starts[0] >= 0.3, [round(t - starts[0], 3) for t in starts]
-
-def test_settings_default_wait():
-    assert Settings().prompt_wait_s == 60

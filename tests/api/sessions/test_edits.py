@@ -1,14 +1,83 @@
-"""Several settings changed at once, only at the revision the caller saw."""
+"""Changing a session's settings: Moonshot's updates, and several at once at a revision."""
 
 import asyncio
 
 import pytest
 from pydantic import ValidationError
 
-from service.api import api_delete_session, api_load_session, api_update_metric
+from service.api import (
+    api_delete_session,
+    api_get_all_session_names,
+    api_load_session,
+    api_update_attack_module,
+    api_update_context_strategy,
+    api_update_cs_num_of_prev_prompts,
+    api_update_metric,
+    api_update_prompt_template,
+    api_update_system_prompt,
+)
 from service.api.errors import InvalidInput, NotFound, Stale
-from service.api.session_edits import SessionChanges, get_session_revision, update_session
+from service.api.sessions.edits import get_session_revision, update_session
+from service.api.sessions.schemas import SessionChanges
+from tests.api.sessions.support import RUNNER_MISSING
 from tests.factories import create_session
+
+UPDATES = [
+    (api_update_prompt_template, "prompt_template", "answer-template", "Prompt Template"),
+    (api_update_context_strategy, "context_strategy", "add_previous_prompt", "Context Strategy"),
+    (api_update_attack_module, "attack_module", "sample_attack_module", "Attack Module"),
+    (api_update_metric, "metric", "exactstrmatch", "Metric"),
+]
+
+
+class TestUpdates:
+    @pytest.mark.parametrize(("update", "field", "name", "kind"), UPDATES)
+    async def test_sets_and_clears_a_named_setting(self, db, update, field, name, kind):
+        runner_id = await create_session()
+        assert await update(runner_id, name) is True
+        assert (await api_load_session(runner_id))[field] == name
+        assert await update(runner_id, "") is True
+        assert (await api_load_session(runner_id))[field] == ""
+
+    @pytest.mark.parametrize(("update", "field", "name", "kind"), UPDATES)
+    async def test_unknown_name_changes_nothing(self, db, update, field, name, kind):
+        runner_id = await create_session(runner_args={"metric_id": "exactstrmatch"})
+        before = await api_load_session(runner_id)
+        message = rf"^\[Session\] {kind} missing-thing does not exist\.$"
+        with pytest.raises(RuntimeError, match=message):
+            await update(runner_id, "missing-thing")
+        assert await api_load_session(runner_id) == before
+
+    @pytest.mark.parametrize(("update", "field", "name", "kind"), UPDATES)
+    async def test_unknown_runner_raises(self, db, update, field, name, kind):
+        with pytest.raises(RuntimeError, match=RUNNER_MISSING):
+            await update("ghost", name)
+
+    async def test_system_prompt_and_number_of_prompts(self, db):
+        runner_id = await create_session()
+        assert await api_update_system_prompt(runner_id, "You are a pirate.") is True
+        assert await api_update_cs_num_of_prev_prompts(runner_id, "7") is True
+        loaded = await api_load_session(runner_id)
+        assert loaded["system_prompt"] == "You are a pirate."
+        assert loaded["cs_num_of_prev_prompts"] == 7
+
+    async def test_wrong_types(self, db):
+        runner_id = await create_session()
+        with pytest.raises(ValidationError, match="Input should be a valid integer"):
+            await api_update_cs_num_of_prev_prompts(runner_id, "seven")
+        with pytest.raises(ValidationError, match="Input should be a valid string"):
+            await api_update_system_prompt(runner_id, 5)
+        assert (await api_load_session(runner_id))["cs_num_of_prev_prompts"] == 5
+
+    async def test_updates_after_delete_return_true_and_change_nothing(self, db):
+        runner_id = await create_session()
+        await api_delete_session(runner_id)
+        for update, _, name, _ in UPDATES:
+            assert await update(runner_id, name) is True
+        assert await api_update_system_prompt(runner_id, "x") is True
+        assert await api_update_cs_num_of_prev_prompts(runner_id, 2) is True
+        assert await api_load_session(runner_id) is None
+        assert await api_get_all_session_names() == []
 
 
 class TestGetSessionRevision:

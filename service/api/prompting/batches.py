@@ -1,0 +1,138 @@
+"""Reading prompt batches and their tasks: the stored models, and a batch's result so far."""
+
+import asyncio
+import time
+from typing import Any
+
+from beanie.odm.queries.find import FindMany
+from beanie.operators import In
+from pydantic import BaseModel, Field
+
+from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
+from models.batches import UNFINISHED_BATCH, batch_key
+from service.api.context import require_database
+from service.api.errors import NotFound
+from service.api.schemas import DEFAULT_WORKSPACE
+
+# Moonshot's RunStatus names, which its PromptInfo carries as `current_status`.
+MOONSHOT_STATUS = {
+    BatchStatus.QUEUED: "PENDING",
+    BatchStatus.RUNNING: "RUNNING",
+    BatchStatus.DONE: "COMPLETED",
+    BatchStatus.FAILED: "COMPLETED_WITH_ERRORS",
+    BatchStatus.CANCELLED: "CANCELLED",
+}
+# The wait polls the stored batch, so it works whichever process runs the tasks: often at first,
+# since most batches end within a call's time, then less often, to spare the database.
+FIRST_POLL_S = 0.005
+LONGEST_POLL_S = 0.05
+
+
+class TaskId(BaseModel):
+    """A task read for its `_id` only."""
+
+    id: str = Field(alias="_id")
+
+
+class TaskOutcome(BaseModel):
+    """A task read for what settling its batch needs."""
+
+    status: TaskStatus
+    error: str = ""
+
+
+class BatchState(BaseModel):
+    """A batch read for its status only."""
+
+    status: BatchStatus
+
+
+class PromptResult(BaseModel):
+    """Moonshot's PromptInfo (`current_*`), plus the batch it describes."""
+
+    current_runner_id: str
+    current_chats: dict[str, list[dict[str, Any]]]
+    current_batch_size: int
+    current_status: str
+    batch_id: str
+    status: BatchStatus
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in UNFINISHED_BATCH
+
+    def prompt_info(self) -> dict[str, Any]:
+        """Just Moonshot's PromptInfo fields."""
+        return self.model_dump(include={
+            "current_runner_id", "current_chats", "current_batch_size", "current_status",
+        })
+
+
+def tasks_of(batch: PromptBatch, *statuses: TaskStatus) -> FindMany[PromptTask]:
+    """The batch's tasks (those in `statuses`, if given)."""
+    query = PromptTask.find(
+        PromptTask.workspace == batch.workspace, PromptTask.batch_id == batch.batch_id
+    )
+    return query.find(In(PromptTask.status, list(statuses))) if statuses else query
+
+
+async def task_status(task_id: str) -> TaskStatus | None:
+    """The task's status as stored now (None for a task that does not exist)."""
+    state = await PromptTask.find_one(PromptTask.id == task_id).project(TaskOutcome)
+    return None if state is None else state.status
+
+
+async def batch_status(batch: PromptBatch) -> BatchStatus | None:
+    """The batch's status as stored now (None for a batch deleted since)."""
+    state = await PromptBatch.find_one(PromptBatch.id == batch.id).project(BatchState)
+    return None if state is None else state.status
+
+
+async def _batch(runner_id: str, batch_id: str, workspace: str) -> PromptBatch:
+    require_database()
+    batch = await PromptBatch.get(batch_key(workspace, batch_id))
+    if batch is None or batch.session_id != runner_id:
+        raise NotFound(f"Batch {batch_id} of session {runner_id} does not exist.")
+    return batch
+
+
+async def get_batch(
+    runner_id: str, batch_id: str, *, workspace: str = DEFAULT_WORKSPACE
+) -> PromptResult:
+    """The batch's status and the records of it that have landed."""
+    return await _result(await _batch(runner_id, batch_id, workspace))
+
+
+async def wait_for_batch(
+    runner_id: str,
+    batch_id: str,
+    timeout_s: float,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+) -> PromptResult:
+    """The batch once it has finished, or as it is after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    batch = await _batch(runner_id, batch_id, workspace)
+    # The batch's status is read from the database, so this works whichever process runs it.
+    poll_s = FIRST_POLL_S
+    while batch.status in UNFINISHED_BATCH and time.monotonic() < deadline:
+        await asyncio.sleep(min(poll_s, max(deadline - time.monotonic(), 0)))
+        poll_s = min(poll_s * 1.5, LONGEST_POLL_S)
+        batch = await _batch(runner_id, batch_id, workspace)
+    return await _result(batch)
+
+
+async def _result(batch: PromptBatch) -> PromptResult:
+    landed: dict[str, list[dict[str, Any]]] = {}
+    async for task in tasks_of(batch, TaskStatus.DONE):
+        if task.record is not None:
+            landed[task.endpoint] = [task.record]
+    return PromptResult(
+        current_runner_id=batch.session_id,
+        current_chats={endpoint: landed[endpoint] for endpoint in batch.endpoints
+                       if endpoint in landed},
+        current_batch_size=len(batch.endpoints),
+        current_status=MOONSHOT_STATUS[batch.status],
+        batch_id=batch.batch_id,
+        status=batch.status,
+    )

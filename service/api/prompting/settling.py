@@ -1,0 +1,109 @@
+"""Ending prompt tasks and batches: appending a built record, cancelling, the final status.
+
+A batch settles once none of its tasks is left to run: cancelled if any task was, failed if
+every task's answer is an error, done otherwise. Every step may run twice (a redelivered task,
+a cancel racing a worker) and still says each fact once.
+"""
+
+from collections.abc import Sequence
+
+from beanie.operators import In
+
+from models import BatchStatus, ChatRecord, EventKind, PromptBatch, PromptTask, TaskStatus
+from models.batches import UNFINISHED_BATCH, UNFINISHED_TASK
+from service.api.chats import append_chat_record
+from service.api.events import log_event
+from service.api.prompting.batches import TaskId, TaskOutcome, batch_status, tasks_of
+from service.api.prompting.transitions import cancel_tasks, mark_done, move_batch
+from service.api.schemas import DEFAULT_WORKSPACE
+from service.api.sessions.runners import require_session
+
+
+async def cancel_prompts(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> list[str]:
+    """Stop the session's unfinished batches; returns their ids.
+
+    When this returns, every task of them is cancelled or has appended its record: a task
+    that had already built its record is appended here, and none can start appending later.
+    """
+    await require_session(runner_id, workspace=workspace)
+    batches = await PromptBatch.find(
+        PromptBatch.workspace == workspace,
+        PromptBatch.session_id == runner_id,
+        In(PromptBatch.status, list(UNFINISHED_BATCH)),
+    ).to_list()
+    for batch in batches:
+        await cancel_batch_tasks(batch)
+        await settle_batch(batch)
+    return [batch.batch_id for batch in batches]
+
+
+async def cancel_batch_tasks(batch: PromptBatch) -> None:
+    """Cancel the batch's tasks that have not built a record; append those that have."""
+    task_ids = [task.id for task in await tasks_of(batch).project(TaskId).to_list()]
+    await cancel_tasks(task_ids)
+    appending = await PromptTask.find(
+        In(PromptTask.id, task_ids), PromptTask.status == TaskStatus.APPENDING
+    ).to_list()
+    for task in appending:
+        await finish_task(task, batch, settle=False)
+
+
+async def finish_task(
+    task: PromptTask, batch: PromptBatch, *, settle: bool = True
+) -> TaskStatus:
+    """Append the task's stored record, log it, mark the task done (each step idempotent)."""
+    record = ChatRecord.model_validate(task.record)
+    await append_chat_record(task.session_id, task.endpoint, record, workspace=task.workspace)
+    await log_event(
+        task.workspace,
+        task.session_id,
+        batch.session_epoch,
+        f"record|{batch.session_epoch}|{task.endpoint}|{record.chat_record_id}",
+        EventKind.RECORD,
+        batch.batch_id,
+        endpoint=task.endpoint,
+        chat_record_id=record.chat_record_id,
+        task_id=task.id,
+    )
+    await mark_done(task.id)
+    if settle:
+        await settle_batch(batch)
+    return TaskStatus.DONE
+
+
+async def settle_batch(batch: PromptBatch) -> None:
+    """Give the batch its final status once none of its tasks is left to run."""
+    outcomes = await tasks_of(batch).project(TaskOutcome).to_list()
+    if any(outcome.status in UNFINISHED_TASK for outcome in outcomes):
+        return
+    if any(outcome.status is TaskStatus.CANCELLED for outcome in outcomes):
+        status = BatchStatus.CANCELLED
+    elif outcomes and all(outcome.error for outcome in outcomes):
+        status = BatchStatus.FAILED
+    else:
+        status = BatchStatus.DONE
+    await set_batch_status(batch, status, from_=UNFINISHED_BATCH)
+
+
+async def set_batch_status(
+    batch: PromptBatch, status: BatchStatus, *, from_: Sequence[BatchStatus]
+) -> None:
+    """Move the batch from one of `from_` to `status` and log it."""
+    # Log it anyway if the status is already this one: the process that set it may have died
+    # before logging (the log keeps each fact once).
+    moved = await move_batch(batch.id, status, from_=from_)
+    if not moved and await batch_status(batch) is not status:
+        return
+    await log_batch_status(batch, status)
+
+
+async def log_batch_status(batch: PromptBatch, status: BatchStatus) -> None:
+    await log_event(
+        batch.workspace,
+        batch.session_id,
+        batch.session_epoch,
+        f"batch|{batch.batch_id}|{status.value}",
+        EventKind.BATCH,
+        batch.batch_id,
+        status=status.value,
+    )

@@ -1,0 +1,80 @@
+"""The conditional writes of the prompt state machines: each one update by `_id`, in raw PyMongo.
+
+A task moves queued -> running -> appending -> done, or to cancelled; a batch from queued or
+running to its final status. Every step here is one update whose filter names the status it
+leaves, and the caller reads its `modified_count` to learn whether *this* caller took the step:
+that is how two copies of a task (a redelivery, a restart) never both append, and how a cancel
+that has answered is never followed by an append. Beanie's `save()`/`set()` on a loaded
+document would write whatever the document held, whatever the status became meanwhile, so these
+stay plain filtered updates, here and nowhere else. Reads and inserts go through the models.
+"""
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
+from models.batches import UNFINISHED_BATCH
+
+# The steps a task may be claimed or cancelled from: it has not built its record yet.
+NOT_APPENDING = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+
+def _values(statuses: Sequence[TaskStatus] | Sequence[BatchStatus]) -> list[str]:
+    return [status.value for status in statuses]
+
+
+async def claim_task(task_id: str) -> bool:
+    """queued or running -> running, counting the attempt; False once it has left both.
+
+    A task found running again is one whose worker died: the next copy takes it over.
+    """
+    result = await PromptTask.get_pymongo_collection().update_one(
+        {"_id": task_id, "status": {"$in": _values(NOT_APPENDING)}},
+        {"$set": {"status": TaskStatus.RUNNING.value}, "$inc": {"attempts": 1}},
+    )
+    return bool(result.modified_count)
+
+
+async def hold_record(task_id: str, record: dict[str, Any], error: str) -> bool:
+    """running -> appending, keeping the built record on the task; False if it left running.
+
+    From here on the record is stored, so whoever finds the task appending appends it.
+    """
+    result = await PromptTask.get_pymongo_collection().update_one(
+        {"_id": task_id, "status": TaskStatus.RUNNING.value},
+        {"$set": {"status": TaskStatus.APPENDING.value, "record": record, "error": error}},
+    )
+    return bool(result.modified_count)
+
+
+async def mark_done(task_id: str) -> None:
+    """appending -> done, once its record is appended (a no-op for a task already done)."""
+    await PromptTask.get_pymongo_collection().update_one(
+        {"_id": task_id, "status": TaskStatus.APPENDING.value},
+        {"$set": {"status": TaskStatus.DONE.value, "finished_at": time.time()}},
+    )
+
+
+async def cancel_tasks(task_ids: Sequence[str]) -> None:
+    """queued or running -> cancelled, for those of `task_ids` not yet appending."""
+    await PromptTask.get_pymongo_collection().update_many(
+        {"_id": {"$in": list(task_ids)}, "status": {"$in": _values(NOT_APPENDING)}},
+        {"$set": {"status": TaskStatus.CANCELLED.value, "finished_at": time.time()}},
+    )
+
+
+async def move_batch(
+    batch_id: str, status: BatchStatus, *, from_: Sequence[BatchStatus]
+) -> bool:
+    """One of `from_` -> `status` (`batch_id` is the batch's `_id`); False if it was in none.
+
+    A final status also stamps `finished_at`.
+    """
+    changes: dict[str, Any] = {"status": status.value}
+    if status not in UNFINISHED_BATCH:
+        changes["finished_at"] = time.time()
+    result = await PromptBatch.get_pymongo_collection().update_one(
+        {"_id": batch_id, "status": {"$in": _values(from_)}}, {"$set": changes}
+    )
+    return bool(result.modified_count)

@@ -1,0 +1,105 @@
+"""Each step of a task or batch is taken only from the status it leaves, by one caller."""
+
+import asyncio
+
+import pytest
+
+from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
+from models.batches import batch_key
+from service.api.prompting import create_batch
+from service.api.prompting.transitions import (
+    cancel_tasks,
+    claim_task,
+    hold_record,
+    mark_done,
+    move_batch,
+)
+from tests.factories import create_endpoint, create_session
+
+RECORD = {"chat_record_id": 1, "conn_id": "echo-a", "prompt": "Hi", "prepared_prompt": "Hi",
+          "predicted_result": "Hi", "prompt_time": "2026-11-25 09:00:00"}
+
+
+async def stored_task(status: TaskStatus) -> str:
+    await create_endpoint("Echo A")
+    runner_id = await create_session(endpoints=["echo-a"])
+    _, (task_id,) = await create_batch(runner_id, "Hi")
+    await PromptTask.get_pymongo_collection().update_one(
+        {"_id": task_id}, {"$set": {"status": status.value}}
+    )
+    return task_id
+
+
+async def status_of(task_id: str) -> TaskStatus:
+    task = await PromptTask.get(task_id)
+    assert task is not None
+    return task.status
+
+
+class TestClaimTask:
+    @pytest.mark.parametrize("status", [TaskStatus.QUEUED, TaskStatus.RUNNING])
+    async def test_from_queued_or_running_it_counts_the_attempt(self, db, status):
+        task_id = await stored_task(status)
+        assert await claim_task(task_id)
+        task = await PromptTask.get(task_id)
+        assert task is not None and (task.status, task.attempts) == (TaskStatus.RUNNING, 1)
+
+    @pytest.mark.parametrize(
+        "status", [TaskStatus.APPENDING, TaskStatus.DONE, TaskStatus.CANCELLED]
+    )
+    async def test_never_once_it_has_left_them(self, db, status):
+        task_id = await stored_task(status)
+        assert not await claim_task(task_id)
+        assert await status_of(task_id) is status
+
+
+class TestHoldRecord:
+    async def test_only_one_of_two_copies_moves_it_to_appending(self, db):
+        task_id = await stored_task(TaskStatus.RUNNING)
+        moved = await asyncio.gather(
+            hold_record(task_id, RECORD, ""),
+            hold_record(task_id, {**RECORD, "predicted_result": "other"}, ""),
+        )
+        assert sorted(moved) == [False, True]
+        task = await PromptTask.get(task_id)
+        assert task is not None and task.status is TaskStatus.APPENDING
+        assert task.record is not None and task.record["chat_record_id"] == 1
+
+    async def test_not_after_a_cancel(self, db):
+        task_id = await stored_task(TaskStatus.RUNNING)
+        await cancel_tasks([task_id])
+        assert not await hold_record(task_id, RECORD, "")
+        task = await PromptTask.get(task_id)
+        assert task is not None and task.status is TaskStatus.CANCELLED and task.record is None
+
+
+class TestCancelTasks:
+    async def test_leaves_a_task_that_is_appending(self, db):
+        task_id = await stored_task(TaskStatus.RUNNING)
+        assert await hold_record(task_id, RECORD, "")
+        await cancel_tasks([task_id])
+        assert await status_of(task_id) is TaskStatus.APPENDING
+        await mark_done(task_id)
+        assert await status_of(task_id) is TaskStatus.DONE
+
+
+class TestMarkDone:
+    async def test_only_from_appending(self, db):
+        task_id = await stored_task(TaskStatus.CANCELLED)
+        await mark_done(task_id)
+        assert await status_of(task_id) is TaskStatus.CANCELLED
+
+
+class TestMoveBatch:
+    async def test_from_the_given_statuses_only_stamping_a_final_one(self, db):
+        await create_endpoint("Echo A")
+        runner_id = await create_session(endpoints=["echo-a"])
+        batch_id, _ = await create_batch(runner_id, "Hi")
+        key = batch_key("default", batch_id)
+        assert not await move_batch(key, BatchStatus.DONE, from_=(BatchStatus.RUNNING,))
+        assert await move_batch(key, BatchStatus.RUNNING, from_=(BatchStatus.QUEUED,))
+        batch = await PromptBatch.get(key)
+        assert batch is not None and batch.finished_at is None
+        assert await move_batch(key, BatchStatus.DONE, from_=(BatchStatus.RUNNING,))
+        batch = await PromptBatch.get(key)
+        assert batch is not None and batch.status is BatchStatus.DONE and batch.finished_at
