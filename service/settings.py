@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 AuthMode = Literal["local", "required"]
+# A list given as one comma-separated variable (split by `_split_comma_separated`).
+CommaSeparated = Annotated[list[str], NoDecode]
 LOCAL_AUTH_ON_PUBLIC_BIND = (
     "SPARRING_AUTH=local lets every key-less request act as the owner of workspace 'default', "
     "so it is only allowed when the server binds to a loopback address, and SPARRING_HOST is "
@@ -98,7 +100,7 @@ class Settings(BaseSettings):
             "bind, else `required`."
         ),
     )
-    trusted_clients: Annotated[list[str], NoDecode] = Field(
+    trusted_clients: CommaSeparated = Field(
         default_factory=list,
         description=(
             "Client addresses or networks (comma-separated) whose key-less requests act as "
@@ -116,25 +118,25 @@ class Settings(BaseSettings):
             "seconds."
         ),
     )
-    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+    forwarded_allow_ips: CommaSeparated = Field(
         default_factory=list,
         description=(
             "Proxy addresses or networks (comma-separated) whose X-Forwarded-For header is "
             "believed; from any other peer it is ignored. Default: none."
         ),
     )
-    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+    allowed_hosts: CommaSeparated = Field(
         default_factory=list,
         description=(
             "Host header values (comma-separated, port optional) served in `local` mode besides "
             "localhost, 127.0.0.1 and [::1]."
         ),
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: CommaSeparated = Field(
         default_factory=list,
         description="Origins (comma-separated) browsers may call the API from; default: none.",
     )
-    endpoint_allow_networks: Annotated[list[str], NoDecode] = Field(
+    endpoint_allow_networks: CommaSeparated = Field(
         default_factory=list,
         description=(
             "Networks (comma-separated) endpoints may reach in `required` mode although they are "

@@ -4,7 +4,6 @@ Applied app-wide, so a route added later is protected without doing anything: on
 in `PUBLIC_PATHS` answer without credentials.
 """
 
-import ipaddress
 import re
 from typing import Any
 
@@ -23,6 +22,7 @@ from service.api.accounts import (
 )
 from service.api.errors import NotFound, Unauthenticated
 from service.api.schemas import DEFAULT_WORKSPACE
+from service.http.guards import in_networks, networks
 from service.settings import LOCAL_AUTH_ON_PUBLIC_BIND, AuthMode, Settings, is_loopback
 
 # Liveness, readiness and the OpenAPI schema (with its UI) answer without credentials.
@@ -102,9 +102,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         self.mode = auth_mode(settings)
         self.trusted_user = settings.trusted_user
         self.secret = secret
-        self.trusted_networks = [
-            ipaddress.ip_network(item, strict=False) for item in settings.trusted_clients
-        ]
+        self.trusted_networks = networks(settings.trusted_clients)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -137,13 +135,8 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         return await ensure_local_owner()
 
     def _is_trusted(self, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-        if connection.client is None:
-            return False
-        try:
-            address = ipaddress.ip_address(connection.client.host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted_networks)
+        client = connection.client
+        return client is not None and in_networks(client.host, self.trusted_networks)
 
 
 def required_role(route_handler: BaseRouteHandler, method: str) -> Role:

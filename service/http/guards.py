@@ -32,7 +32,8 @@ def networks(items: Iterable[str]) -> list[Network]:
     return [ipaddress.ip_network(item, strict=False) for item in items]
 
 
-def _in_networks(address: str, allowed: list[Network]) -> bool:
+def in_networks(address: str, allowed: list[Network]) -> bool:
+    """Whether `address` is an IP address inside one of `allowed` (a host name never is)."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
@@ -46,11 +47,11 @@ def forwarded_client(peer: str, forwarded_for: str, proxies: list[Network]) -> s
     Each proxy appends the address it saw, so the right-most address that is not one of our
     proxies is the first one no proxy of ours can vouch for; anything left of it may be forged.
     """
-    if not forwarded_for or not _in_networks(peer, proxies):
+    if not forwarded_for or not in_networks(peer, proxies):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _in_networks(hop, proxies):
+        if not in_networks(hop, proxies):
             return hop
     return hops[0] if hops else peer
 
