@@ -14,7 +14,17 @@ from typing import Any
 import httpx
 
 from bench import machine, plots, report
-from bench.cases import appends, chats, fanout, http, sessions, users
+from bench.cases import (
+    appends,
+    chats,
+    fanout,
+    http,
+    idle_streams,
+    imports,
+    noisy_neighbour,
+    sessions,
+    users,
+)
 from bench.context import RunContext, log
 from bench.figures import CaseResult, Figure
 from bench.moonshot.driver import MoonshotDriver, MoonshotError
@@ -32,6 +42,9 @@ CASES: dict[str, Callable[[RunContext], Awaitable[CaseResult]]] = {
     "http": http.run,
     "users": users.run,
     "fanout": fanout.run,
+    "idle_streams": idle_streams.run,
+    "noisy_neighbour": noisy_neighbour.run,
+    "import": imports.run,
 }
 
 
@@ -90,7 +103,9 @@ async def run(arguments: argparse.Namespace) -> tuple[Path, bool]:
                 case_started = time.perf_counter()
                 try:
                     result = await CASES[name](context)
-                except (MoonshotError, ServerError, httpx.HTTPError) as error:
+                except (
+                    MoonshotError, ServerError, httpx.HTTPError, imports.ImportMismatch
+                ) as error:
                     # One broken case should not cost the figures of the others.
                     log.exception("%s: failed", name)
                     failed.append(f"{name}: failed ({type(error).__name__}: {error})")

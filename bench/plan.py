@@ -37,6 +37,8 @@ class Plan:
     fanout_repeats: int
     # The longest any one child process (a case on Moonshot, a server start) may take.
     child_timeout_s: float
+    # Import case: records of the session Moonshot makes and Sparring imports.
+    import_records: int
 
 
 TINY = Plan(
@@ -59,6 +61,7 @@ TINY = Plan(
     fanout_latency_s=0.05,
     fanout_repeats=2,
     child_timeout_s=120.0,
+    import_records=2_000,
 )
 
 QUICK = Plan(
@@ -81,6 +84,7 @@ QUICK = Plan(
     fanout_latency_s=0.2,
     fanout_repeats=5,
     child_timeout_s=600.0,
+    import_records=10_000,
 )
 
 FULL = Plan(
@@ -103,6 +107,7 @@ FULL = Plan(
     fanout_latency_s=0.2,
     fanout_repeats=10,
     child_timeout_s=1_800.0,
+    import_records=100_000,
 )
 
 PLANS: dict[Mode, Plan] = {"tiny": TINY, "quick": QUICK, "full": FULL}

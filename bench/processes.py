@@ -1,6 +1,7 @@
 """HTTP servers the harness starts as child processes on 127.0.0.1, and stops again."""
 
 import asyncio
+import os
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -29,15 +30,26 @@ class Server:
 
 @asynccontextmanager
 async def start_server(
-    name: str, command: list[str], *, cwd: Path, log_path: Path, timeout_s: float
+    name: str,
+    command: list[str],
+    *,
+    cwd: Path,
+    log_path: Path,
+    timeout_s: float,
+    environment: dict[str, str] | None = None,
 ) -> AsyncIterator[Server]:
-    """Run `command --port P` and yield once `GET READY_PATH` answers; stop it on exit."""
+    """Run `command --port P` and yield once `GET READY_PATH` answers; stop it on exit.
+
+    `environment` adds variables to this process's own (secrets go there, not on the command
+    line, which every local user can read).
+    """
     port = free_loopback_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
             *command, "--port", str(port),
             cwd=cwd, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+            env={**os.environ, **environment} if environment else None,
         )
     server = Server(name=name, base_url=f"http://127.0.0.1:{port}", pid=process.pid)
     try:

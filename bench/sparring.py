@@ -20,7 +20,12 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 class SparringDatabase:
     """Where Sparring's data lives during a run; the HTTP server process connects to the same."""
 
+    # For the harness's own clients; it may carry a password, so it never goes on a command line.
     uri: str
+    # On the embedded default the HTTP server joins the server of `data_dir`, logging in with the
+    # credentials kept there.
+    embedded: bool
+    data_dir: Path
     database: str
     description: str
     bucket_size: int
@@ -36,7 +41,8 @@ async def open_sparring(work_dir: Path, mongodb_uri: str | None) -> AsyncIterato
     configured = Settings().mongodb_uri
     uri = mongodb_uri or (configured.get_secret_value() if configured else None)
     name = f"sparring_bench_{uuid.uuid4().hex[:8]}"
-    await api.connect(uri, database=name, data_dir=work_dir / "sparring-data")
+    data_dir = work_dir / "sparring-data"
+    await api.connect(uri, database=name, data_dir=data_dir)
     opened = current_database()
     if opened is None:
         raise RuntimeError("service.api.connect() left no database bound.")
@@ -52,7 +58,8 @@ async def open_sparring(work_dir: Path, mongodb_uri: str | None) -> AsyncIterato
             description = f"MongoDB server {build.get('version', '?')} (SPARRING_MONGODB_URI)"
             server_uri = uri or ""
         yield SparringDatabase(
-            uri=server_uri, database=name, description=description,
+            uri=server_uri, embedded=opened.embedded is not None, data_dir=data_dir,
+            database=name, description=description,
             bucket_size=opened.bucket_size,
         )
     finally:
@@ -66,15 +73,18 @@ async def serve(
     database: SparringDatabase, work_dir: Path, *, timeout_s: float
 ) -> AsyncIterator[Server]:
     """Sparring's HTTP service in its own process on a free 127.0.0.1 port, on `database`."""
+    # The URI may carry a password: it goes in the environment, never on the command line.
+    environment = None if database.embedded else {"SPARRING_MONGODB_URI": database.uri}
+    data_dir = database.data_dir if database.embedded else work_dir / "sparring-server"
     async with start_server(
         "sparring",
         [
             sys.executable, "-m", "bench.sparring_server",
-            "--mongodb-uri", database.uri, "--database", database.database,
-            "--data-dir", str(work_dir / "sparring-server"),
+            "--database", database.database, "--data-dir", str(data_dir),
         ],
         cwd=REPOSITORY,
         log_path=work_dir / "logs" / "sparring-server.log",
         timeout_s=timeout_s,
+        environment=environment,
     ) as server:
         yield server

@@ -1,9 +1,11 @@
 """Sparring's HTTP service under uvicorn on 127.0.0.1, for the HTTP cases.
 
 Started as `sparring serve` starts it (same app, logging and uvicorn options), on the run's
-database and with the per-key rate limit raised so that it never binds.
+database and with the per-key rate limit raised so that it never binds: the one of
+`SPARRING_MONGODB_URI` (from the environment, since it may carry a password), else the embedded
+server of the data dir, which the harness started.
 
-Usage: python -m bench.sparring_server --mongodb-uri URI --database NAME --data-dir DIR --port PORT
+Usage: python -m bench.sparring_server --database NAME --data-dir DIR --port PORT
 """
 
 import argparse
@@ -18,22 +20,24 @@ from service.settings import Settings
 
 # The load tests measure the service, not its per-key limit (600 a minute by default).
 BENCH_RATE_LIMIT_PER_MINUTE = 1_000_000_000
+BENCH_MAX_STREAMS = 1_000
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sparring_server")
-    parser.add_argument("--mongodb-uri", required=True)
     parser.add_argument("--database", required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     arguments = parser.parse_args(argv)
     settings = Settings(
-        mongodb_uri=arguments.mongodb_uri,
         database=arguments.database,
         data_dir=arguments.data_dir,
         host="127.0.0.1",
         port=arguments.port,
         rate_limit_per_minute=BENCH_RATE_LIMIT_PER_MINUTE,
+        # The idle-streams case holds 200 streams from one (key-less) client.
+        max_streams_per_key=BENCH_MAX_STREAMS,
+        max_streams_per_workspace=BENCH_MAX_STREAMS,
     )
     configure_logging(settings)
     uvicorn.run(

@@ -3,10 +3,11 @@
 from models.accounts import ApiKey, Membership, Role, User, Workspace
 from models.audit import AuditEntry
 from models.batches import BatchStatus, PromptBatch, PromptTask, TaskStatus
+from models.bookmarks import Bookmark
 from models.chats import ChatBucket, ChatCounter, ChatRecord
 from models.endpoints import Endpoint, EndpointParams
 from models.events import EventCounter, EventKind, SessionEvent
-from models.registries import RegistryEntry, RegistryKind
+from models.registries import RegistryConfig, RegistryEntry, RegistryKind
 from models.runners import Runner
 from models.sessions import Session
 
@@ -16,6 +17,7 @@ DOCUMENTS = [
     ChatBucket,
     ChatCounter,
     RegistryEntry,
+    RegistryConfig,
     User,
     Workspace,
     Membership,
@@ -26,6 +28,7 @@ DOCUMENTS = [
     PromptTask,
     SessionEvent,
     EventCounter,
+    Bookmark,
 ]
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "BatchStatus",
+    "Bookmark",
     "ChatBucket",
     "ChatCounter",
     "ChatRecord",
@@ -43,6 +47,7 @@ __all__ = [
     "Membership",
     "PromptBatch",
     "PromptTask",
+    "RegistryConfig",
     "RegistryEntry",
     "RegistryKind",
     "Role",

@@ -106,4 +106,8 @@ class PromptTask(Document):
             IndexModel(
                 [("workspace", ASCENDING), ("session_id", ASCENDING)], name="workspace_session"
             ),
+            # Counting a workspace's unfinished tasks, against its cap on queued tasks.
+            IndexModel(
+                [("workspace", ASCENDING), ("status", ASCENDING)], name="workspace_status"
+            ),
         ]

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from service.admin_cli import add_admin_command
 from service.cli_support import AddSubcommand, Handler, Subparsers, load_settings
 from service.logs import configure_logging
+from service.moonshot_import.cli import add_import_command
 from service.settings import Settings
 from service.workers.cli import add_worker_command
 
@@ -80,7 +81,7 @@ def add_serve_command(subparsers: Subparsers) -> None:
 # calls `subparsers.add_parser(...)` and sets `handler` (a function of the parsed arguments
 # returning the exit code) with `set_defaults`.
 SUBCOMMANDS: tuple[AddSubcommand, ...] = (
-    add_serve_command, add_admin_command, add_worker_command,
+    add_serve_command, add_admin_command, add_worker_command, add_import_command,
 )
 
 

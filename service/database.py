@@ -82,6 +82,16 @@ async def bind_database(
     return _current
 
 
+def embedded_server(settings: Settings) -> EmbeddedServer:
+    """The embedded server of the data dir, configured by `settings`."""
+    return EmbeddedServer(
+        settings.data_dir.resolve() / "db",
+        start_timeout_s=settings.embedded_start_timeout_s,
+        cache_size=settings.embedded_cache_size,
+        sync_on_commit=settings.embedded_sync_on_commit,
+    )
+
+
 async def open_database(settings: Settings) -> Database:
     """Connect to `settings.mongodb_uri`; without one, to the embedded server of the data dir.
 
@@ -91,9 +101,8 @@ async def open_database(settings: Settings) -> Database:
     """
     embedded: EmbeddedServer | None = None
     if settings.mongodb_uri is None:
-        embedded = EmbeddedServer(
-            settings.data_dir.resolve() / "db", start_timeout_s=settings.embedded_start_timeout_s
-        )
+        embedded = embedded_server(settings)
+        # Carries the login: never logged (the log filter masks it anyway) nor shown.
         uri = embedded.start()
     else:
         uri = settings.mongodb_uri.get_secret_value()

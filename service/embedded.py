@@ -5,6 +5,9 @@ of a data directory: the first to need it starts it and records its address besi
 (`embedded.json`); the others find that record, check the server answers, and connect to it.
 Start-or-join and stop happen under an exclusive lock on the directory, so two processes never
 both start a server on the same files, and none joins a server that is stopping.
+
+The server always requires a login (`--auth`): the first start provisions one into the data
+directory (`service.embedded_credentials`) and every process reads it from there.
 """
 
 import fcntl
@@ -21,9 +24,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.database import Database
+from pymongo.errors import OperationFailure, PyMongoError
+
+from service.embedded_credentials import (
+    AUTH_DATABASE,
+    CREDENTIALS_NAME,
+    ROLES,
+    Credentials,
+    CredentialsError,
+    generate_credentials,
+    read_credentials,
+    write_credentials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +55,18 @@ LOOPBACK = "127.0.0.1"
 JOIN_PING_TIMEOUT_MS = 2000
 STOP_TIMEOUT_S = 20.0
 POLL_S = 0.1
+# SecantusDB's own default is 1G, more than a service of this size needs.
+DEFAULT_CACHE_SIZE = "256M"
+AUTHENTICATION_FAILED = 18
+USER_EXISTS = 51003
 
 
 class EmbeddedServerError(RuntimeError):
     """The embedded database could not be started."""
+
+
+class LoginRefused(EmbeddedServerError):
+    """The embedded database refused the login kept in its data directory."""
 
 
 def free_loopback_port() -> int:
@@ -71,14 +95,37 @@ class ServerRecord:
     pid: int
     owner_pid: int
 
-    @property
-    def uri(self) -> str:
-        # Only ever loopback, whatever the file says: the server is started on nothing else.
-        return _loopback_uri(self.port)
+
+def _loopback_uri(port: int, credentials: Credentials | None = None) -> str:
+    # Only ever loopback, whatever a record says: the server is started on nothing else.
+    if credentials is None:
+        return f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
+    return credentials.uri(LOOPBACK, port)
 
 
-def _loopback_uri(port: int) -> str:
-    return f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
+def server_arguments(
+    executable: str,
+    *,
+    port: int,
+    storage_path: Path,
+    cache_size: str,
+    sync_on_commit: bool,
+    auth: bool = True,
+) -> list[str]:
+    """The command line of a SecantusDB server on 127.0.0.1:`port` for `storage_path`."""
+    arguments = [
+        executable,
+        "--host", LOOPBACK,
+        "--port", str(port),
+        "--storage-path", str(storage_path),
+        "--log-level", "WARNING",
+        "--cache-size", cache_size,
+    ]
+    if sync_on_commit:
+        arguments.append("--sync-on-commit")
+    if auth:
+        arguments.append("--auth")
+    return arguments
 
 
 def _process_exists(pid: int) -> bool:
@@ -102,17 +149,22 @@ def _is_server_process(pid: int) -> bool:
         return not Path("/proc").is_dir()
 
 
-def _answers(uri: str, timeout_ms: int) -> bool:
+def _hello(uri: str, timeout_ms: int) -> dict[str, Any] | None:
+    """The server's `hello` once it answers (after logging in, if `uri` carries a login), or
+    None while it does not; a refused login is an error, not a server still starting."""
     client: MongoClient = MongoClient(
         uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
     )
     try:
-        client.admin.command("ping")
+        return client.admin.command("hello")
+    except OperationFailure as error:
+        if error.code == AUTHENTICATION_FAILED:
+            raise LoginRefused("The embedded database refused its login.") from None
+        return None
     except PyMongoError:
-        return False
+        return None
     finally:
         client.close()
-    return True
 
 
 class EmbeddedServer:
@@ -122,10 +174,21 @@ class EmbeddedServer:
     starts one otherwise; `stop` stops it only if this process runs it.
     """
 
-    def __init__(self, storage_path: Path, *, start_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        storage_path: Path,
+        *,
+        start_timeout_s: float = 60.0,
+        cache_size: str = DEFAULT_CACHE_SIZE,
+        sync_on_commit: bool = False,
+    ) -> None:
         self.storage_path = storage_path
         self.start_timeout_s = start_timeout_s
+        self.cache_size = cache_size
+        self.sync_on_commit = sync_on_commit
         self.port: int | None = None
+        # The login of the server; None only when joining a server started before logins were.
+        self._credentials: Credentials | None = None
         self._process: subprocess.Popen[bytes] | None = None
         # The server this process runs: started here, or taken over from a process that died.
         self._owned_pid: int | None = None
@@ -134,7 +197,7 @@ class EmbeddedServer:
     def uri(self) -> str:
         if self.port is None:
             raise EmbeddedServerError("The embedded server has not been started.")
-        return _loopback_uri(self.port)
+        return _loopback_uri(self.port, self._credentials)
 
     @property
     def owned(self) -> bool:
@@ -146,18 +209,42 @@ class EmbeddedServer:
         return self.storage_path.parent / RECORD_NAME
 
     @property
+    def credentials_path(self) -> Path:
+        return self.storage_path.parent / CREDENTIALS_NAME
+
+    @property
     def _lock_path(self) -> Path:
         return self.storage_path.parent / LOCK_NAME
+
+    def arguments(self, executable: str, port: int, *, auth: bool = True) -> list[str]:
+        """The command line this server is started with."""
+        return server_arguments(
+            executable,
+            port=port,
+            storage_path=self.storage_path,
+            cache_size=self.cache_size,
+            sync_on_commit=self.sync_on_commit,
+            auth=auth,
+        )
 
     def start(self) -> str:
         """Join the running server of these files, or start one; its URI once it answers."""
         self.storage_path.mkdir(parents=True, exist_ok=True)
+        # Its files hold every session in the clear: a login is no use if others can read them.
+        self.storage_path.chmod(0o700)
         with self._locked():
+            self._credentials = self._read_credentials()
             record = self._running_record()
             if record is None:
                 self._start_process()
                 return self.uri
             self.port = record.port
+            if self._credentials is None:
+                log.warning(
+                    "The embedded database on %s:%s was started without a login (by an older "
+                    "sparring); it gets one when it is next started.",
+                    record.host, record.port,
+                )
             if _process_exists(record.owner_pid):
                 log.info(
                     "Using the embedded database started by another sparring process on "
@@ -192,25 +279,40 @@ class EmbeddedServer:
                 self.record_path.unlink(missing_ok=True)
         log.info("Stopped the embedded database.")
 
+    def _read_credentials(self) -> Credentials | None:
+        try:
+            return read_credentials(self.credentials_path)
+        except CredentialsError as error:
+            raise EmbeddedServerError(str(error)) from None
+
+    def _spawn(self, executable: str, port: int, *, auth: bool) -> subprocess.Popen[bytes]:
+        log_path = self.storage_path.parent / "secantusd.log"
+        descriptor = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(descriptor, "ab") as log_file:
+            return subprocess.Popen(
+                self.arguments(executable, port, auth=auth),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
     def _start_process(self) -> None:
         executable = server_executable()
+        if self._credentials is None:
+            # A new data directory, or one from before logins: make its login first.
+            self._credentials = self._provision(executable)
         port = self.port = free_loopback_port()
-        log_file = (self.storage_path.parent / "secantusd.log").open("ab")
-        process = self._process = subprocess.Popen(
-            [
-                executable,
-                "--host", LOOPBACK,
-                "--port", str(port),
-                "--storage-path", str(self.storage_path),
-                "--log-level", "WARNING",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log_file.close()
+        process = self._process = self._spawn(executable, port, auth=True)
         try:
-            self._wait_until_ready()
+            self._wait_until_ready(process, self.uri)
+        except LoginRefused:
+            self._process = None
+            _stop_child(process)
+            raise LoginRefused(
+                f"The embedded database refused the login kept in {self.credentials_path}. If "
+                f"its files under {self.storage_path} were replaced, remove that file to "
+                "provision a new login."
+            ) from None
         except BaseException:
             self._process = None
             _stop_child(process)
@@ -222,15 +324,52 @@ class EmbeddedServer:
             LOOPBACK, port, self.storage_path,
         )
 
-    def _wait_until_ready(self) -> None:
+    def _provision(self, executable: str) -> Credentials:
+        """Create the server's login in its files and keep it in the credentials file.
+
+        SecantusDB keeps users in its files and creates the first one only without `--auth`:
+        so a server runs briefly without a login, on a fresh loopback port, until the user
+        exists. The file is written last, so a start interrupted before it provisions again
+        (updating the user left behind).
+        """
+        credentials = generate_credentials()
+        port = free_loopback_port()
+        process = self._spawn(executable, port, auth=False)
+        try:
+            self._wait_until_ready(process, _loopback_uri(port))
+            client: MongoClient[dict[str, Any]]
+            with MongoClient(_loopback_uri(port), serverSelectionTimeoutMS=5000) as client:
+                admin: Database[dict[str, Any]] = client[AUTH_DATABASE]
+                try:
+                    admin.command(
+                        "createUser", credentials.username, pwd=credentials.password, roles=ROLES
+                    )
+                except OperationFailure as error:
+                    if error.code != USER_EXISTS:
+                        raise EmbeddedServerError(
+                            f"Could not create the embedded database's login (code {error.code})."
+                        ) from None
+                    admin.command(
+                        "updateUser", credentials.username, pwd=credentials.password, roles=ROLES
+                    )
+        finally:
+            _stop_child(process)
+        write_credentials(self.credentials_path, credentials)
+        log.info(
+            "Provisioned the embedded database's login, kept in %s (readable by its owner only).",
+            self.credentials_path,
+        )
+        return credentials
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes], uri: str) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
+            if process.poll() is not None:
                 raise EmbeddedServerError(
-                    f"The embedded database exited with code {self._process.returncode}; "
+                    f"The embedded database exited with code {process.returncode}; "
                     f"see {self.storage_path.parent / 'secantusd.log'}."
                 )
-            if _answers(self.uri, 250):
+            if _hello(uri, 250) is not None:
                 return
             time.sleep(POLL_S)
         raise EmbeddedServerError(
@@ -242,8 +381,21 @@ class EmbeddedServer:
         record = self._read_record()
         if record is None:
             return None
-        if _is_server_process(record.pid) and _answers(record.uri, JOIN_PING_TIMEOUT_MS):
-            return record
+        if _is_server_process(record.pid):
+            try:
+                hello = _hello(_loopback_uri(record.port, self._credentials), JOIN_PING_TIMEOUT_MS)
+            except LoginRefused:
+                raise LoginRefused(
+                    f"The embedded database on {LOOPBACK}:{record.port} refused the login kept "
+                    f"in {self.credentials_path}."
+                ) from None
+            if hello is not None:
+                if self._credentials is None and hello.get("accessControlEnabled"):
+                    raise EmbeddedServerError(
+                        f"The embedded database on {LOOPBACK}:{record.port} requires a login, "
+                        f"but {self.credentials_path} is missing."
+                    )
+                return record
         log.info(
             "Ignoring the record of an embedded database on %s:%s that no longer answers.",
             record.host, record.port,
@@ -280,8 +432,9 @@ class EmbeddedServer:
         """Hold the directory's lock (the kernel drops it if this process dies)."""
         descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            # Bounded: a holder starts (start timeout) or stops (stop timeout) a server.
-            deadline = time.monotonic() + self.start_timeout_s + STOP_TIMEOUT_S
+            # Bounded: a holder provisions a login (a start and a stop), then starts a server,
+            # or stops one.
+            deadline = time.monotonic() + 2 * (self.start_timeout_s + STOP_TIMEOUT_S)
             while True:
                 try:
                     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

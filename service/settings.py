@@ -1,6 +1,7 @@
 """Service settings: the only place that reads the environment."""
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 AuthMode = Literal["local", "required"]
+CACHE_SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 # A list given as one comma-separated variable (split by `_split_comma_separated`).
 CommaSeparated = Annotated[list[str], NoDecode]
 LOCAL_AUTH_ON_PUBLIC_BIND = (
@@ -58,6 +60,17 @@ class Settings(BaseSettings):
     embedded_start_timeout_s: float = Field(
         default=60.0, gt=0, description="How long to wait for the embedded server to answer."
     )
+    embedded_cache_size: str = Field(
+        default="256M",
+        description="The embedded server's cache (WiredTiger): a size like 256M, 1G or 2048K.",
+    )
+    embedded_sync_on_commit: bool = Field(
+        default=False,
+        description=(
+            "Make the embedded server flush its journal to disk (fsync) on every commit: no "
+            "commit lost to a power failure, at a large cost in write throughput."
+        ),
+    )
     # A Redis URL may carry a password, like the MongoDB URI.
     redis_url: SecretStr | None = Field(
         default=None,
@@ -89,6 +102,14 @@ class Settings(BaseSettings):
     worker_max_tasks: int = Field(
         default=100, ge=1, description="Prompt tasks one worker process runs at once."
     )
+    max_queued_tasks_per_workspace: int = Field(
+        default=5000,
+        ge=1,
+        description=(
+            "Unfinished prompt tasks (one per endpoint of each prompt) a workspace may have; a "
+            "prompt that would pass it is refused with 429 and Retry-After, nothing stored."
+        ),
+    )
     task_queue: str = Field(
         default="sparring-prompts", min_length=1, description="Redis stream of prompt tasks."
     )
@@ -118,6 +139,22 @@ class Settings(BaseSettings):
             "seconds."
         ),
     )
+    max_streams_per_key: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Live event streams one API key (or, without a key, one user) may hold open at once, "
+            "per server process; beyond it 429."
+        ),
+    )
+    max_streams_per_workspace: int = Field(
+        default=100,
+        ge=1,
+        description=(
+            "Live event streams one workspace may hold open at once, per server process; "
+            "beyond it 429."
+        ),
+    )
     forwarded_allow_ips: CommaSeparated = Field(
         default_factory=list,
         description=(
@@ -136,12 +173,47 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins (comma-separated) browsers may call the API from; default: none.",
     )
+    # A webhook URL may carry a token (user info, query), so it is kept out of reprs and logs.
+    ui_art_callback_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Moonshot web UI's red-teaming webhook (its default: "
+            "http://localhost:3000/api/v1/redteaming/status): a prompt to a session with an "
+            "attack module posts its progress there. Unset: no webhook."
+        ),
+    )
     endpoint_allow_networks: CommaSeparated = Field(
         default_factory=list,
         description=(
             "Networks (comma-separated) endpoints may reach in `required` mode although they are "
             "loopback, link-local, private or otherwise not public; `local` mode reaches them all."
         ),
+    )
+
+    # Fair share: what one request may store or cost (service.api.limits reads these).
+    max_endpoints_per_session: int = Field(
+        default=50, ge=1, description="Endpoints one session may have (HTTP), and so tasks one "
+        "prompt may create (both faces)."
+    )
+    max_system_prompt_chars: int = Field(
+        default=100_000, ge=1, description="Longest `system_prompt` accepted over HTTP."
+    )
+    # The template sandbox's own ceiling (service.redteam.templates) is 20,000: a longer
+    # template costs the sandbox too much to compile, whatever this says.
+    max_template_chars: int = Field(
+        default=20_000, ge=1, le=20_000,
+        description="Longest prompt template source accepted over HTTP (at most 20,000).",
+    )
+    max_prev_prompts: int = Field(
+        default=100, ge=0, description="Largest `cs_num_of_prev_prompts` accepted over HTTP."
+    )
+    max_context_chars: int = Field(
+        default=100_000, ge=0, description="Characters a context strategy may add in front of "
+        "a prompt; the oldest previous prompts are left out first."
+    )
+    max_prompt_answer_chars: int = Field(
+        default=10_000_000, ge=1, description="Largest prompt answer a `POST .../prompt` may "
+        "cost: endpoints x (prompt + prepared prompt + system prompt), refused beyond."
     )
 
     @field_validator(
@@ -160,6 +232,19 @@ class Settings(BaseSettings):
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @field_validator("embedded_cache_size")
+    @classmethod
+    def _check_cache_size(cls, value: str) -> str:
+        size = value.strip().upper()
+        match = re.fullmatch(r"([0-9]+)([KMG])", size)
+        # WiredTiger's smallest cache is 1 MB.
+        if match is None or int(match[1]) * CACHE_SIZE_UNITS[match[2]] < 1024 * 1024:
+            raise ValueError(
+                "SPARRING_EMBEDDED_CACHE_SIZE must be a whole number with K, M or G (like 256M "
+                "or 1G), at least 1M."
+            )
+        return size
 
     @model_validator(mode="after")
     def _resolve_auth(self) -> "Settings":

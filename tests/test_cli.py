@@ -18,6 +18,7 @@ from pymongo import MongoClient
 
 from service.cli import build_parser, describe_database, load_settings, run_serve, server_options
 from service.embedded import free_loopback_port
+from service.embedded_credentials import CREDENTIALS_NAME, read_credentials
 from service.logs import CHATTY_LOGGERS, SERVER_LOGGERS, configure_logging
 from service.settings import Settings
 
@@ -51,14 +52,15 @@ class TestWiring:
         from service.cli import SUBCOMMANDS
 
         commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
-        assert set(commands) == {"serve", "admin", "worker"}
+        assert set(commands) == {"serve", "admin", "worker", "import-moonshot"}
         assert len(SUBCOMMANDS) == len(commands)
 
     def test_subcommand_modules_do_not_import_the_command(self):
         # They share settings and logging through service.cli_support and service.logs: no
         # import cycle through service.cli.
         code = (
-            "import sys, service.admin_cli, service.workers.cli, service.cli_support; "
+            "import sys, service.admin_cli, service.workers.cli, service.moonshot_import.cli, "
+            "service.cli_support; "
             "sys.exit('service.cli' in sys.modules)"
         )
         completed = subprocess.run(
@@ -283,7 +285,10 @@ class TestServe:
             with MongoClient(server_uri) as client:
                 client.drop_database(database)
         output = service.output()
-        assert f"Using MongoDB at mongodb://{server_uri.split('//')[1].split('/')[0]}" in output
+        # The address is named, its login (the test server has one) never.
+        userinfo, _, address = server_uri.split("//")[1].split("/")[0].rpartition("@")
+        assert f"Using MongoDB at mongodb://{address}" in output
+        assert not userinfo or userinfo.partition(":")[2] not in output
         assert "embedded" not in output
 
     def test_the_embedded_default_starts_its_own_database_that_keeps_data(
@@ -300,3 +305,6 @@ class TestServe:
         assert "Started the embedded database (SecantusDB) on 127.0.0.1:" in output
         assert "Stopped the embedded database." in output
         assert (data_dir / "db").is_dir()
+        # It ran behind the login it provisioned, which no log line shows.
+        credentials = read_credentials(data_dir / CREDENTIALS_NAME)
+        assert credentials is not None and credentials.password not in output

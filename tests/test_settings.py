@@ -69,3 +69,21 @@ def test_a_proxy_must_be_an_address_or_network(monkeypatch):
     monkeypatch.setenv("SPARRING_FORWARDED_ALLOW_IPS", "proxy.example")
     with pytest.raises(ValidationError, match="forwarded_allow_ips"):
         Settings()
+
+
+def test_the_embedded_cache_is_small_and_commits_are_not_fsynced_by_default(monkeypatch):
+    for name in ("EMBEDDED_CACHE_SIZE", "EMBEDDED_SYNC_ON_COMMIT"):
+        monkeypatch.delenv(f"SPARRING_{name}", raising=False)
+    settings = Settings()
+    assert (settings.embedded_cache_size, settings.embedded_sync_on_commit) == ("256M", False)
+    monkeypatch.setenv("SPARRING_EMBEDDED_CACHE_SIZE", "2g")
+    monkeypatch.setenv("SPARRING_EMBEDDED_SYNC_ON_COMMIT", "true")
+    settings = Settings()
+    assert (settings.embedded_cache_size, settings.embedded_sync_on_commit) == ("2G", True)
+
+
+@pytest.mark.parametrize("value", ["lots", "256", "256MB", "1.5G", "-1G", "0M", "512K", ""])
+def test_an_embedded_cache_size_needs_a_whole_number_and_unit(monkeypatch, value):
+    monkeypatch.setenv("SPARRING_EMBEDDED_CACHE_SIZE", value)
+    with pytest.raises(ValidationError, match="SPARRING_EMBEDDED_CACHE_SIZE must be a whole"):
+        Settings()

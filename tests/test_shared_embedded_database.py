@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from service.embedded import RECORD_NAME
+from service.embedded_credentials import CREDENTIALS_NAME, read_credentials
 from tests.support.processes import run_sparring, sparring_servers
 from tests.support.workers import sparring_workers
 
@@ -57,6 +58,11 @@ def test_admin_commands_use_the_database_of_the_running_server(data_dir, tmp_pat
         record = json.loads((data_dir / RECORD_NAME).read_text())
         assert (data_dir / RECORD_NAME).stat().st_mode & 0o777 == 0o600
         assert embedded_server_pids(data_dir) == [record["pid"]]
+        # The commands log in with the server's login, kept apart from its address.
+        credentials = read_credentials(data_dir / CREDENTIALS_NAME)
+        assert credentials is not None
+        assert (data_dir / CREDENTIALS_NAME).stat().st_mode & 0o777 == 0o600
+        assert credentials.password not in (data_dir / RECORD_NAME).read_text()
 
         steps = [
             ("create-user", "alice"),
@@ -68,6 +74,7 @@ def test_admin_commands_use_the_database_of_the_running_server(data_dir, tmp_pat
             assert result.returncode == 0, (step, result.stderr)
             assert f"{JOINED}{record['port']}" in result.stderr, result.stderr
             assert STARTED not in result.stderr
+            assert credentials.password not in result.stderr + result.stdout
         key = results[-1].stdout.strip()
 
         # The server sees what the commands wrote: the key authenticates in required mode.

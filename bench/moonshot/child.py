@@ -44,6 +44,10 @@ def run_case(case: str, params: dict[str, Any]) -> Any:
         from bench.moonshot import chats
 
         return chats.read_back(**params)
+    if case == "import_source":
+        from bench.moonshot import sources
+
+        return sources.make_session(**params)
     raise SystemExit(f"unknown case {case!r}")
 
 

@@ -10,7 +10,7 @@ from models import AuditEntry
 from models.keys import SEPARATOR
 from service.api.context import require_database
 from service.api.errors import InvalidInput
-from service.api.paging import check_limit
+from service.api.paging import DEFAULT_PAGE_SIZE, check_limit
 
 
 class AuditItem(BaseModel):
@@ -68,19 +68,27 @@ async def record_change(
 async def list_changes(
     *, workspace: str, limit: int | None = None, cursor: str | None = None
 ) -> AuditPage:
-    """The workspace's entries, newest first; `cursor` continues after a previous page."""
+    """The workspace's entries, newest first; `cursor` continues after a previous page.
+
+    Without `limit`, one page of DEFAULT_PAGE_SIZE: a log only grows, so it always pages. The
+    cursor is the last entry's `_id`, so each page is one range read on the
+    (workspace, _id) index, however deep it is.
+    """
     check_limit(limit)
+    if limit is None:
+        limit = DEFAULT_PAGE_SIZE
     query: dict[str, Any] = {"workspace": workspace}
     if cursor is not None:
         if not cursor.startswith(workspace + SEPARATOR):
             raise InvalidInput("cursor is not one this listing returned.", field="cursor")
         query["_id"] = {"$lt": cursor}
     require_database()
+    # One entry more than asked tells whether another page follows, without counting.
     documents = AuditEntry.get_pymongo_collection().find(
-        query, sort=[("_id", -1)], limit=0 if limit is None else limit + 1
+        query, sort=[("_id", -1)], limit=limit + 1
     )
     entries = [_item(document) async for document in documents]
-    if limit is not None and len(entries) > limit:
+    if len(entries) > limit:
         return AuditPage(entries=entries[:limit], next_cursor=entries[limit - 1].id)
     return AuditPage(entries=entries)
 

@@ -12,7 +12,8 @@ from slugify import slugify
 from models import Endpoint, EndpointParams, Session
 from models.endpoints import endpoint_key
 from service.api.context import require_database
-from service.api.errors import Conflict, InvalidInput, NotFound, Stale
+from service.api.errors import Conflict, InvalidInput, NotFound, Stale, UnknownName
+from service.api.paging import check_page
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.connectors import CallParams, Target, connector_class, connector_types
 from service.tokens import TOKEN_MASK, TokenCipher
@@ -254,22 +255,34 @@ async def api_delete_endpoint(ep_id: NonEmpty, *, workspace: str = DEFAULT_WORKS
     return True
 
 
-async def api_get_all_endpoint(*, workspace: str = DEFAULT_WORKSPACE) -> list[dict]:
-    """Every endpoint of the workspace, newest first (tokens masked)."""
-    require_database()
-    cursor = Endpoint.get_pymongo_collection().find(
-        {"workspace": workspace}, sort=[("created_at", -1)]
-    )
-    return [endpoint_dict(document) async for document in cursor]
+async def api_get_all_endpoint(
+    *, workspace: str = DEFAULT_WORKSPACE, limit: int | None = None, offset: int = 0
+) -> list[dict]:
+    """Every endpoint of the workspace, newest first (tokens masked); a page with `limit`."""
+    return [endpoint_dict(document) for document in await _list_endpoints(workspace, limit, offset)]
 
 
-async def api_get_all_endpoint_name(*, workspace: str = DEFAULT_WORKSPACE) -> list[str]:
+async def api_get_all_endpoint_name(
+    *, workspace: str = DEFAULT_WORKSPACE, limit: int | None = None, offset: int = 0
+) -> list[str]:
     """The ids of the workspace's endpoints (Moonshot calls them names), newest first."""
+    documents = await _list_endpoints(workspace, limit, offset, fields=("endpoint_id",))
+    return [document["endpoint_id"] for document in documents]
+
+
+async def _list_endpoints(
+    workspace: str, limit: int | None, offset: int, *, fields: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    # The one listing query: newest first on the (workspace, created_at) index, only `fields`
+    # when given; without `limit` everything, as Moonshot's routes answer.
+    check_page(limit=limit, offset=offset)
     require_database()
+    projection = None if fields is None else {"_id": 0, **dict.fromkeys(fields, 1)}
     cursor = Endpoint.get_pymongo_collection().find(
-        {"workspace": workspace}, {"endpoint_id": 1}, sort=[("created_at", -1)]
+        {"workspace": workspace}, projection, sort=[("created_at", -1)], skip=offset,
+        limit=limit or 0,
     )
-    return [document["endpoint_id"] async for document in cursor]
+    return [document async for document in cursor]
 
 
 def api_get_all_connector_type() -> list[str]:
@@ -278,7 +291,7 @@ def api_get_all_connector_type() -> list[str]:
 
 
 async def require_endpoints(endpoints: list[str], *, workspace: str = DEFAULT_WORKSPACE) -> None:
-    """InvalidInput naming the first of `endpoints` the workspace has no endpoint for."""
+    """UnknownName naming the first of `endpoints` the workspace has no endpoint for."""
     require_database()
     wanted = list(dict.fromkeys(endpoints))
     cursor = Endpoint.get_pymongo_collection().find(
@@ -288,8 +301,9 @@ async def require_endpoints(endpoints: list[str], *, workspace: str = DEFAULT_WO
     found = {document["endpoint_id"] async for document in cursor}
     missing = [endpoint for endpoint in wanted if endpoint not in found]
     if missing:
-        raise InvalidInput(
-            f"Endpoint {missing[0]} does not exist.", field="endpoints"
+        # Moonshot's text when a runner names an endpoint that is not there.
+        raise UnknownName(
+            f"[Runner] Connector endpoint {missing[0]} does not exist.", field="endpoints"
         )
 
 

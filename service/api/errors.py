@@ -68,6 +68,11 @@ class RejectedArgument(InvalidInput, RuntimeError):
     """Bad input where Moonshot raises `RuntimeError`: both faces keep working."""
 
 
+class UnknownName(RejectedArgument):
+    """A name that refers to nothing in the workspace (a prompt template, context strategy,
+    attack module, metric or endpoint), with Moonshot's "... does not exist." text."""
+
+
 # Moonshot's own texts, kept so that callers matching on them keep working.
 RUNNER_NOT_FOUND = "[Runner] Unable to load runner because the runner file does not exist."
 SESSION_METADATA_NOT_FOUND = "[Session] Failed to get Session metadata."

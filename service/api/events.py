@@ -6,7 +6,8 @@ last, so a live stream survives restarts and may be served by any process.
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from models.events import event_counter_key, event_key
 from service.api.context import require_database
 from service.api.counters import increment
 from service.api.errors import InvalidInput
+from service.api.notifier import EventNotifier, Subscription
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.api.sessions.store import find_session
 
@@ -134,11 +136,34 @@ async def _event(stored: SessionEvent, seq: int) -> Event:
     )
 
 
+async def _read_page(
+    subscription: Subscription | None,
+    runner_id: str,
+    cursor: int,
+    workspace: str,
+    gap_since: float | None,
+) -> list[SessionEvent]:
+    def read() -> Awaitable[list[SessionEvent]]:
+        return read_events(runner_id, after=cursor, workspace=workspace)
+
+    # While a number is missing the stream asks again itself: filling it may wake no one.
+    if subscription is None or gap_since is not None:
+        return await read()
+    return await subscription.shared(("page", cursor), read)
+
+
+async def _rendered(subscription: Subscription | None, stored: SessionEvent, seq: int) -> Event:
+    if subscription is None:
+        return await _event(stored, seq)
+    return await subscription.kept(("event", stored.id, seq), lambda: _event(stored, seq))
+
+
 async def follow_events(
     runner_id: str,
     *,
     after: int | None = None,
     workspace: str = DEFAULT_WORKSPACE,
+    notifier: EventNotifier | None = None,
     poll_s: float = 0.1,
     gap_wait_s: float = 2.0,
     session_check_s: float = 2.0,
@@ -150,53 +175,85 @@ async def follow_events(
     following, and from the first event with `follow=False` (a replay). With
     `heartbeat_s`, None comes after that long without an event, so a stream shows it is alive.
 
+    With a `notifier` the stream reads only when woken (new events, or the session changed), so
+    an idle stream asks nothing of the database; without one it polls every `poll_s` and checks
+    the session every `session_check_s`.
+
     A number is handed out just before it is set on its stored event, so one may briefly be
-    missing while a later one is there: the reader waits up to `gap_wait_s` for it before moving
+    missing while a later one is there: the reader polls up to `gap_wait_s` for it before moving
     on (a writer that died in between leaves such a gap for good).
     """
     if after is not None and after < 0:
         raise InvalidInput("Last-Event-ID must be 0 or more.", field="last_event_id")
     require_database()
-    metadata = await find_session(runner_id, workspace)
-    if metadata is None:
-        return
-    epoch = metadata.created_epoch
-    if after is not None:
-        cursor = after
-    elif follow:
-        cursor = await last_event_seq(runner_id, workspace=workspace)
-    else:
-        cursor = 0
-    gap_since: float | None = None
-    checked_at = last_sent = time.monotonic()
-    while True:
-        page = await read_events(runner_id, after=cursor, workspace=workspace)
-        for stored in page:
-            # Only numbered events are read (`seq > after`).
-            seq = stored.seq or 0
-            if seq != cursor + 1:
-                now = time.monotonic()
-                gap_since = gap_since if gap_since is not None else now
-                if now - gap_since < gap_wait_s:
-                    break
-            gap_since = None
-            cursor = seq
-            # Events of an earlier session of the same name are skipped, not replayed.
-            if stored.session_epoch == epoch:
-                last_sent = time.monotonic()
-                yield await _event(stored, seq)
+    with ExitStack() as held:
+        # Subscribed before the first read, so nothing written after that read is missed.
+        subscription = (
+            None if notifier is None or not follow
+            else held.enter_context(notifier.subscribe(workspace, runner_id))
+        )
+        session_changes = 0 if subscription is None else subscription.session_changes
+        metadata = await find_session(runner_id, workspace)
+        if metadata is None:
+            return
+        epoch = metadata.created_epoch
+        if after is not None:
+            cursor = after
+        elif follow:
+            cursor = await last_event_seq(runner_id, workspace=workspace)
         else:
-            if len(page) == PAGE_SIZE:
+            cursor = 0
+        gap_since: float | None = None
+        checked_at = last_sent = time.monotonic()
+        pending: asyncio.Event | None = None
+        woken = True
+        while True:
+            page: list[SessionEvent] = []
+            # After a wait that ended by time alone there is nothing new to read; the wake
+            # taken before the last read is kept, so one that came since is not lost.
+            if woken:
+                pending = None if subscription is None else subscription.pending()
+                page = await _read_page(subscription, runner_id, cursor, workspace, gap_since)
+            in_gap = False
+            for stored in page:
+                # Only numbered events are read (`seq > after`).
+                seq = stored.seq or 0
+                if seq != cursor + 1:
+                    now = time.monotonic()
+                    gap_since = gap_since if gap_since is not None else now
+                    if now - gap_since < gap_wait_s:
+                        in_gap = True
+                        break
+                gap_since = None
+                cursor = seq
+                # Events of an earlier session of the same name are skipped, not replayed.
+                if stored.session_epoch == epoch:
+                    last_sent = time.monotonic()
+                    yield await _rendered(subscription, stored, seq)
+            else:
+                if len(page) == PAGE_SIZE:
+                    continue
+                if not follow:
+                    return
+            now = time.monotonic()
+            if heartbeat_s is not None and now - last_sent >= heartbeat_s:
+                last_sent = now
+                yield None
+            if subscription is None:
+                check = now - checked_at >= session_check_s
+            else:
+                check = subscription.session_changes != session_changes
+                session_changes = subscription.session_changes
+            if check:
+                checked_at = now
+                current = await find_session(runner_id, workspace)
+                if current is None or current.created_epoch != epoch:
+                    return
+            if subscription is None or pending is None or in_gap:
+                await asyncio.sleep(poll_s)
+                woken = True
                 continue
-            if not follow:
-                return
-        now = time.monotonic()
-        if heartbeat_s is not None and now - last_sent >= heartbeat_s:
-            last_sent = now
-            yield None
-        if now - checked_at >= session_check_s:
-            checked_at = now
-            current = await find_session(runner_id, workspace)
-            if current is None or current.created_epoch != epoch:
-                return
-        await asyncio.sleep(poll_s)
+            timeout_s = None
+            if heartbeat_s is not None:
+                timeout_s = max(0.0, heartbeat_s - (time.monotonic() - last_sent))
+            woken = await subscription.wait(pending, timeout_s)

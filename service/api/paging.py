@@ -13,6 +13,9 @@ from service.api.errors import InvalidInput
 
 # The largest page a listing answers; `limit` above it is refused rather than clamped.
 MAX_LIMIT = 1000
+# The page a listing that pages by default (the audit log) answers without `limit`. Moonshot's
+# listings answer everything without one, as its clients expect (DESIGN.md, Pagination).
+DEFAULT_PAGE_SIZE = 100
 # The largest integer MongoDB stores; a bigger skip or id would fail in the driver.
 MAX_INT64 = 2**63 - 1
 

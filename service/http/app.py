@@ -11,6 +11,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from service.database import Database, close_database, open_database
 from service.http.access import AccessControl
 from service.http.controllers.admin import AdminController
+from service.http.controllers.benchmarks import BenchmarkController
+from service.http.controllers.bookmarks import BookmarkController
 from service.http.controllers.endpoints import ConnectorController, EndpointController
 from service.http.controllers.health import HealthController
 from service.http.controllers.prompting import PromptingController
@@ -25,7 +27,9 @@ from service.http.controllers.session_settings import SessionSettingsController
 from service.http.controllers.sessions import SessionController
 from service.http.deps import DATABASE_STATE_KEY, app_dependencies
 from service.http.errors import exception_handlers
+from service.http.live_state import live_events_lifespan
 from service.http.prompting_state import prompting_lifespan
+from service.http.ui_webhook import ui_webhook_lifespan
 from service.redteam.template_sandbox import close_template_sandbox
 from service.settings import Settings
 
@@ -73,9 +77,16 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
             EndpointController,
             ConnectorController,
             PromptingController,
+            BenchmarkController,
+            BookmarkController,
         ],
         dependencies=app_dependencies(settings),
-        lifespan=[database_lifespan(settings, database), prompting_lifespan(settings)],
+        lifespan=[
+            database_lifespan(settings, database),
+            prompting_lifespan(settings),
+            live_events_lifespan(settings),
+            ui_webhook_lifespan(settings),
+        ],
         # The template worker processes start on first use; they end with the app.
         on_shutdown=[close_template_sandbox],
         exception_handlers=exception_handlers(),

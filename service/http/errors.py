@@ -1,8 +1,10 @@
 """The only table from errors to HTTP answers: status, body and headers.
 
 Validation failures answer 422 with Moonshot's `{"error": [{"loc", "msg", "type", "input"}]}`,
-`loc` starting with where the field was ("body", "path", "query" or "header"); every other
-error answers `{"detail": "<message>"}`.
+`loc` starting with where the field was ("body", "path", "query" or "header"); a body that is
+not JSON is one such failure (`"type": "json_invalid"`, `loc` `["body", <byte offset>]`, as
+FastAPI reports it). Every other error answers `{"detail": "<message>"}`, an unknown name in a
+create or update (`UnknownName`) included.
 
 `error_response` turns any error into its answer. Litestar's exception handlers call it
 (`exception_handlers()`, registered once in `create_app`), and so does `send_error`, for an
@@ -12,6 +14,7 @@ either way the answer comes from this table. Code raises; nothing else builds an
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -53,6 +56,7 @@ from service.api.errors import (
     Stale,
     Unauthenticated,
     Unavailable,
+    UnknownName,
 )
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,9 @@ class InvalidBody(RequestRefused):
 # (RejectedArgument < InvalidInput, Stale < Conflict) follows its parent unless listed itself.
 DOMAIN_STATUS: dict[type[SparringError], int] = {
     InvalidInput: HTTP_422_UNPROCESSABLE_ENTITY,
+    # An unknown name answers `{"detail": "[Session] Metric X does not exist."}`, as Moonshot's
+    # clients read it, not the validation list its parent InvalidInput answers with.
+    UnknownName: HTTP_422_UNPROCESSABLE_ENTITY,
     NotFound: HTTP_404_NOT_FOUND,
     Conflict: HTTP_409_CONFLICT,
     Stale: HTTP_412_PRECONDITION_FAILED,
@@ -127,6 +134,7 @@ ERROR_HEADERS: dict[type[Exception], Callable[[Any], dict[str, str]]] = {
 }
 INTERNAL_ERROR = "Internal server error."
 MALFORMED_PREFIX = "JSON is malformed: "
+_DECODER_OFFSET = re.compile(r"\(byte (\d+)\)\s*$")
 
 
 def validation_error(errors: list[dict[str, Any]]) -> Response[Any]:
@@ -243,14 +251,36 @@ def _headers(exc: Exception) -> dict[str, str]:
     return {}
 
 
+def json_invalid(offset: int, error: str) -> dict[str, Any]:
+    """A body that is not JSON, as FastAPI (and so Moonshot) reports it: where the decoder
+    stopped (a byte offset into the body) and what it said."""
+    return {
+        "loc": ["body", offset],
+        "msg": "JSON decode error",
+        "type": "json_invalid",
+        "input": {},
+        "ctx": {"error": error},
+    }
+
+
+def _decoder_error(detail: str) -> dict[str, Any]:
+    """Litestar's decoder message ("JSON is malformed: invalid character (byte 6)") as
+    `json_invalid`; a message without an offset (a truncated body) points at the start."""
+    message = detail.removeprefix(MALFORMED_PREFIX)
+    offset = _DECODER_OFFSET.search(message)
+    if offset is None:
+        return json_invalid(0, message)
+    return json_invalid(int(offset.group(1)), message[: offset.start()].strip())
+
+
 def _http_exception(exc: HTTPException, request: AnyRequest | None) -> Response[Any]:
-    """Litestar's client errors (400 malformed JSON, 404 no route, 405, 413, ...) as `detail`."""
+    """Litestar's client errors (404 no route, 405, 413, ...) as `detail`; a body it could not
+    decode as JSON in the validation shape, as Moonshot answers it."""
     if exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR:
         return _internal_error(exc, request)
-    detail = str(exc.detail)
     if isinstance(exc.__cause__, SerializationException):
-        detail = f"The request body is not valid JSON: {detail.removeprefix(MALFORMED_PREFIX)}"
-    return detail_error(detail, exc.status_code, headers=exc.headers)
+        return validation_error([_decoder_error(str(exc.detail))])
+    return detail_error(str(exc.detail), exc.status_code, headers=exc.headers)
 
 
 def _internal_error(exc: BaseException, request: AnyRequest | None) -> Response[Any]:

@@ -11,7 +11,13 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
-from service.http.errors import BodyTooLarge, InvalidBody, MalformedRequest, UnsupportedMediaType
+from service.http.errors import (
+    BodyTooLarge,
+    InvalidBody,
+    MalformedRequest,
+    UnsupportedMediaType,
+    json_invalid,
+)
 from service.settings import Settings
 
 # The deepest nesting of arrays and objects a JSON body may have; no request of the API needs
@@ -160,10 +166,15 @@ def duplicate_key_path(document: Any) -> list[str | int] | None:
     return None
 
 
-def check_json_body(body: bytes, content_type: str) -> None:
-    """Refuse a body that is not declared as JSON, nests too deep or repeats a key.
+def _not_json(offset: int, message: str) -> InvalidBody:
+    return InvalidBody("JSON decode error", errors=[json_invalid(offset, message)])
 
-    A body that is not JSON at all is left to the parser, whose error answers it.
+
+def check_json_body(body: bytes, content_type: str) -> None:
+    """Refuse a body that is not declared as JSON, is not JSON, nests too deep or repeats a key.
+
+    One Python's decoder accepts but Litestar's refuses (`NaN`) is answered from Litestar's
+    error, in the same shape.
     """
     if not is_json_media_type(content_type):
         raise UnsupportedMediaType(
@@ -176,7 +187,13 @@ def check_json_body(body: bytes, content_type: str) -> None:
         )
     try:
         document = json.loads(body, object_pairs_hook=_object)
-    except (ValueError, RecursionError):
+    except json.JSONDecodeError as error:
+        # The decoder FastAPI uses, so offsets and messages are those Moonshot answers with.
+        raise _not_json(error.pos, error.msg) from error
+    except UnicodeDecodeError as error:
+        raise _not_json(error.start, f"Invalid UTF-8: {error.reason}") from error
+    except RecursionError:
+        # Not reached below MAX_JSON_DEPTH; were it, the parser's own error would answer.
         return
     path = duplicate_key_path(document)
     if path is not None:

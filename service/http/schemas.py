@@ -130,29 +130,45 @@ class PromptTemplateCreate(BaseModel):
 
 
 class PromptTemplateOut(BaseModel):
-    """Moonshot's `PromptTemplate` response model."""
+    """Moonshot's prompt template details."""
 
+    id: str
     name: str
     description: str
     template: str
 
 
 class ContextStrategyOut(BaseModel):
-    """A context strategy's metadata, as Moonshot's modules describe themselves."""
+    """A context strategy's metadata, as Moonshot's modules describe themselves, and whether
+    this deployment can run it (`reason` says why not)."""
 
     id: str
     name: str
     description: str
+    runnable: bool = True
+    reason: str | None = None
 
 
 class ModuleMetadataOut(BaseModel):
-    """An attack module's or metric's metadata, as Moonshot's modules describe themselves."""
+    """An attack module's or metric's metadata, as Moonshot's modules describe themselves (with
+    the workspace's endpoints and configurations), and whether this deployment can run it."""
 
     id: str
     name: str
     description: str
     endpoints: list[str] = Field(default_factory=list)
     configurations: dict[str, Any] = Field(default_factory=dict)
+    runnable: bool = True
+    reason: str | None = None
+
+
+class ModuleConfigIn(BaseModel):
+    """What a workspace sets on an attack module or metric; a field left out is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoints: list[EndpointId] | None = Field(default=None, max_length=32)
+    configurations: dict[str, Any] | None = None
 
 
 class Status(BaseModel):

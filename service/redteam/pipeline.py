@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from models import ChatRecord
 from service.connectors.base import ConnectorError
 from service.redteam.context_strategies import (
+    DEFAULT_MAX_CONTEXT_CHARS,
     ContextStrategyError,
     RecentRecords,
     apply_context_strategy,
@@ -33,6 +34,8 @@ class PromptSettings:
     attack_module: str = ""
     metric: str = ""
     system_prompt: str = ""
+    # SPARRING_MAX_CONTEXT_CHARS when the batch was made: the context strategy adds no more.
+    max_context_chars: int = DEFAULT_MAX_CONTEXT_CHARS
 
 
 async def prepare_prompt(
@@ -43,7 +46,11 @@ async def prepare_prompt(
     `recent_records` reads the endpoint's own history, for the context strategy.
     """
     prompt = await apply_context_strategy(
-        settings.context_strategy, user_prompt, settings.cs_num_of_prev_prompts, recent_records
+        settings.context_strategy,
+        user_prompt,
+        settings.cs_num_of_prev_prompts,
+        recent_records,
+        settings.max_context_chars,
     )
     if settings.template_source:
         prompt = await render_template(settings.template_source, prompt)

@@ -25,6 +25,7 @@ async def serve_worker(settings: Settings) -> None:
 
     from service.redteam.template_sandbox import close_template_sandbox
     from service.workers.broker import build_broker
+    from service.workers.fairness import reserved_slots
 
     broker = build_broker(settings)
     broker.is_worker_process = True
@@ -32,7 +33,9 @@ async def serve_worker(settings: Settings) -> None:
     receiver = asyncio.create_task(
         run_receiver_task(
             broker,
-            max_async_tasks=settings.worker_max_tasks,
+            # The broker hands out at most `worker_max_tasks` in turn; the reserved slots
+            # beyond them go to workspaces with nothing running here.
+            max_async_tasks=settings.worker_max_tasks + reserved_slots(settings.worker_max_tasks),
             max_prefetch=0,
             run_startup=False,
             # Acknowledged once it ran: a task of a worker that dies stays pending, for another.

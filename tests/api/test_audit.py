@@ -2,8 +2,10 @@
 
 import pytest
 
-from service.api.audit import list_changes, record_change
+from models import AuditEntry
+from service.api.audit import entry_key, list_changes, record_change
 from service.api.errors import InvalidInput
+from service.api.paging import DEFAULT_PAGE_SIZE, MAX_LIMIT
 
 
 class TestRecordChange:
@@ -68,3 +70,39 @@ class TestListChanges:
         with pytest.raises(InvalidInput) as raised:
             await list_changes(workspace="team", cursor=other.id)
         assert raised.value.field == "cursor"
+
+
+async def insert_entries(workspace: str, count: int) -> list[str]:
+    """`count` entries written in one go (as many changes would), their ids newest first."""
+    documents = [
+        {
+            "_id": entry_key(workspace, 1_700_000_000_000_000_000 + number),
+            "workspace": workspace, "actor": "alice", "key_id": "", "action": f"change {number}",
+            "target": "", "details": {}, "at": 1_700_000_000 + number / 1e9,
+        }
+        for number in range(count)
+    ]
+    await AuditEntry.get_pymongo_collection().insert_many(documents)
+    return sorted((document["_id"] for document in documents), reverse=True)
+
+
+class TestPagesByDefault:
+    async def test_without_limit_one_default_page_and_a_cursor(self, db):
+        ids = await insert_entries("team", 3_000)
+        await insert_entries("other", 50)
+        page = await list_changes(workspace="team")
+        assert [entry.id for entry in page.entries] == ids[:DEFAULT_PAGE_SIZE]
+        assert page.next_cursor == ids[DEFAULT_PAGE_SIZE - 1]
+        following = await list_changes(workspace="team", cursor=page.next_cursor)
+        assert [entry.id for entry in following.entries] == ids[100:200]
+
+    async def test_a_deep_page_by_cursor_and_the_last_page(self, db):
+        ids = await insert_entries("team", 2_500)
+        page = await list_changes(workspace="team", limit=MAX_LIMIT, cursor=ids[1_999])
+        assert [entry.id for entry in page.entries] == ids[2_000:]
+        assert page.next_cursor is None
+
+    async def test_exactly_one_page_has_no_next(self, db):
+        await insert_entries("team", DEFAULT_PAGE_SIZE)
+        page = await list_changes(workspace="team")
+        assert (len(page.entries), page.next_cursor) == (DEFAULT_PAGE_SIZE, None)

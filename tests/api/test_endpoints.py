@@ -231,7 +231,7 @@ class TestRequireEndpoints:
     async def test_names_the_first_missing_endpoint(self, db):
         await create_endpoint("Echo A")
         await require_endpoints(["echo-a", "echo-a"])
-        with pytest.raises(InvalidInput, match="Endpoint echo-b does not exist") as raised:
+        with pytest.raises(InvalidInput, match=r"\[Runner\] Connector endpoint echo-b") as raised:
             await require_endpoints(["echo-a", "echo-b"])
         assert raised.value.field == "endpoints"
         with pytest.raises(InvalidInput):

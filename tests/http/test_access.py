@@ -14,6 +14,7 @@ import pytest
 
 from models import Role
 from service.api.accounts import create_api_key, create_user
+from service.api.bookmarks import api_insert_bookmark
 from service.api.prompting import create_batch
 from service.http import create_app
 from tests.factories import (
@@ -34,6 +35,7 @@ THEIR_SESSION, GHOST_SESSION = "theirs", "ghost-run"
 THEIR_MEMBER, GHOST_MEMBER = "quorra", "nobody"
 THEIR_ENDPOINT, GHOST_ENDPOINT = "their-endpoint", "ghost-endpoint"
 GHOST_KEY = "000000000000"
+THEIR_BOOKMARK, GHOST_BOOKMARK = "their-mark", "ghost-mark"
 
 
 @dataclass
@@ -95,6 +97,21 @@ PROMPT = {"user_prompt": "hello", "history_length": 0}
 
 def other_endpoint(body: dict[str, Any] | None = None) -> tuple:
     return (ENDPOINTS + "/{name}", body, THEIR_ENDPOINT, GHOST_ENDPOINT)
+
+
+BOOKMARKS = "/api/v1/bookmarks"
+
+
+def bookmark(name: str) -> dict[str, Any]:
+    return {
+        "name": name, "prompt": "p", "prepared_prompt": "p", "response": "r",
+        "context_strategy": "", "prompt_template": "", "attack_module": "", "metric": "",
+    }
+
+
+def other_bookmark(query: bool = False) -> tuple:
+    path = BOOKMARKS + ("?name={name}" if query else "/{name}")
+    return (path, None, THEIR_BOOKMARK, GHOST_BOOKMARK)
 
 
 ROUTES: dict[tuple[str, str], Case] = {
@@ -212,6 +229,32 @@ ROUTES: dict[tuple[str, str], Case] = {
         VIEW, 200, fixed("/api/v1/attack-modules/metadata")
     ),
     ("GET", "/api/v1/metrics"): Case(VIEW, 200, fixed("/api/v1/metrics")),
+    # Built-ins exist in every workspace, so there is no "theirs" to reach for: each
+    # workspace's settings are its own (tests/http/test_registries.py).
+    ("PUT", "/api/v1/attack-modules/{name}/config"): Case(
+        EDIT, 200, fixed(
+            "/api/v1/attack-modules/charswap_attack/config", {"configurations": {"n": 1}}
+        ),
+    ),
+    ("PUT", "/api/v1/metrics/{name}/config"): Case(
+        EDIT, 200, fixed("/api/v1/metrics/bleuscore/config", {"configurations": {"n": 1}}),
+    ),
+    ("GET", "/api/v1/benchmarks/status"): Case(VIEW, 200, fixed("/api/v1/benchmarks/status")),
+    ("GET", BOOKMARKS): Case(VIEW, 200, fixed(BOOKMARKS), other_bookmark(query=True)),
+    ("POST", BOOKMARKS): Case(
+        EDIT, 200, lambda world, role: (BOOKMARKS, bookmark(f"new-mark-{role.value}")),
+    ),
+    ("DELETE", BOOKMARKS): Case(
+        EDIT, 200, lambda world, role: (f"{BOOKMARKS}?name=mark-{role.value}", None),
+        other_bookmark(query=True),
+    ),
+    ("GET", f"{BOOKMARKS}/export"): Case(VIEW, 200, fixed(f"{BOOKMARKS}/export")),
+    ("GET", f"{BOOKMARKS}/{{name}}"): Case(
+        VIEW, 200, lambda world, role: (f"{BOOKMARKS}/mark-{role.value}", None), other_bookmark(),
+    ),
+    ("DELETE", f"{BOOKMARKS}/{{name}}"): Case(
+        EDIT, 200, lambda world, role: (f"{BOOKMARKS}/mark-{role.value}", None), other_bookmark(),
+    ),
     ("POST", "/api/v1/admin/users"): Case(
         VIEW, 201, lambda world, role: ("/api/v1/admin/users", {"name": f"user-{role.value}"}),
         admin_only=True,
@@ -275,6 +318,9 @@ async def build_world() -> World:
             users[role], workspace=OWN, secret=TEST_KEY_SECRET, actor="test"
         )
         spare_keys[role] = spare.id
+    for role in ROLES:
+        await api_insert_bookmark(*bookmark(f"mark-{role.value}").values(), workspace=OWN)
+    await api_insert_bookmark(*bookmark(THEIR_BOOKMARK).values(), workspace=OTHER)
     await create_member("mallory", Role.OWNER, workspace=OTHER)
     await create_member(THEIR_MEMBER, Role.EDITOR, workspace=OTHER)
     await create_runner(THEIR_SESSION, endpoints=["echo-a"], workspace=OTHER)
@@ -340,7 +386,8 @@ async def test_route_role_and_workspace(app, method, template):
             if method == "GET" and allowed:
                 # No listing or count shows the other workspace's things.
                 for name in (
-                    THEIR_SESSION, "mallory", THEIR_MEMBER, THEIR_ENDPOINT, world.their_key,
+                    THEIR_SESSION, "mallory", THEIR_MEMBER, THEIR_ENDPOINT, THEIR_BOOKMARK,
+                    world.their_key,
                     world.their_batch, OTHER,
                 ):
                     assert name not in response.text, (role, name)

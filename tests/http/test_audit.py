@@ -1,11 +1,16 @@
 """The audit log over HTTP: every change by whom, newest first, paginated, for owners only."""
 
+import httpx
 import pytest
 
 from models import Role
+from service.api.audit import list_changes
+from service.api.paging import DEFAULT_PAGE_SIZE
 from service.http import create_app
+from tests.api.test_audit import insert_entries
 from tests.factories import create_endpoint, create_key
 from tests.support.http_client import asgi_client
+from tests.support.live_server import live_server
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -112,3 +117,24 @@ async def test_bad_paging_is_422_naming_the_field(app):
             response = await client.get("/api/v1/admin/audit", params=params)
             assert response.status_code == 422, response.text
             assert field in str(response.json()["error"][0]["loc"])
+
+
+async def test_without_limit_one_default_page_and_a_cursor_over_http(app):
+    alice = await create_key("alice", Role.OWNER, workspace="team")
+    # Making the key was audited too: those entries are the newest of all.
+    setup = [entry.id for entry in (await list_changes(workspace="team")).entries]
+    expected = setup + await insert_entries("team", 3_000)
+    async with live_server(app) as url, httpx.AsyncClient(
+        base_url=url, headers=bearer(alice), timeout=60
+    ) as client:
+        first = (await client.get("/api/v1/admin/audit")).json()
+        assert [entry["id"] for entry in first["entries"]] == expected[:DEFAULT_PAGE_SIZE]
+        assert first["next_cursor"] == expected[DEFAULT_PAGE_SIZE - 1]
+        second = (await client.get(
+            "/api/v1/admin/audit", params={"cursor": first["next_cursor"], "limit": 1000}
+        )).json()
+        assert [entry["id"] for entry in second["entries"]] == expected[100:1100]
+        assert second["next_cursor"] == expected[1099]
+        too_big = await client.get("/api/v1/admin/audit", params={"limit": 1001})
+        assert too_big.status_code == 422
+        assert too_big.json()["error"][0]["loc"] == ["query", "limit"]

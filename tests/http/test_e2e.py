@@ -109,10 +109,6 @@ class TestBadInputOverHttp:
             ({"cs_num_of_prev_prompts": "many"}, ["body", "cs_num_of_prev_prompts"]),
             ({"cs_num_of_prev_prompts": 1.25}, ["body", "cs_num_of_prev_prompts"]),
             ({"name": "***"}, ["body", "name"]),
-            ({"prompt_template": "ghost"}, ["body", "prompt_template"]),
-            ({"context_strategy": "ghost"}, ["body", "context_strategy"]),
-            ({"attack_module": "ghost"}, ["body", "attack_module"]),
-            ({"metric": "ghost"}, ["body", "metric_id"]),
         ],
     )
     async def test_each_is_422_naming_the_field_and_stores_nothing(
@@ -123,6 +119,27 @@ class TestBadInputOverHttp:
         )
         assert response.status_code == 422, response.text
         assert [error["loc"] for error in response.json()["error"]] == [loc]
+        assert await listing(live_client) == []
+        assert (await live_client.get("/api/v1/runners")).json() == []
+
+    @pytest.mark.parametrize(
+        ("fields", "detail"),
+        [
+            ({"prompt_template": "ghost"}, "[Session] Prompt Template ghost does not exist."),
+            ({"context_strategy": "ghost"}, "[Session] Context Strategy ghost does not exist."),
+            ({"attack_module": "ghost"}, "[Session] Attack Module ghost does not exist."),
+            ({"metric": "ghost"}, "[Session] Metric ghost does not exist."),
+            ({"endpoints": ["ghost"]}, "[Runner] Connector endpoint ghost does not exist."),
+        ],
+    )
+    async def test_an_unknown_name_is_422_with_moonshots_detail_and_stores_nothing(
+        self, live_client, session_body, fields, detail
+    ):
+        response = await live_client.post(
+            "/api/v1/sessions", json=session_body("would-be", **fields)
+        )
+        assert response.status_code == 422, response.text
+        assert response.json() == {"detail": detail}
         assert await listing(live_client) == []
         assert (await live_client.get("/api/v1/runners")).json() == []
 
@@ -170,14 +187,16 @@ class TestBadInputOverHttp:
         assert response.json() == {"detail": "Request Entity Too Large"}
         assert await listing(live_client) == []
 
-    async def test_malformed_json_is_400_and_stores_nothing(self, live_client):
+    async def test_malformed_json_is_422_json_invalid_and_stores_nothing(self, live_client):
+        body = b'{"name": "broken", "endpoints": ["echo-a"]'
         response = await live_client.post(
-            "/api/v1/sessions",
-            content=b'{"name": "broken", "endpoints": ["echo-a"]',
-            headers={"content-type": "application/json"},
+            "/api/v1/sessions", content=body, headers={"content-type": "application/json"}
         )
-        assert response.status_code == 400
-        assert response.json()["detail"].startswith("The request body is not valid JSON")
+        assert response.status_code == 422
+        (error,) = response.json()["error"]
+        assert error["type"] == "json_invalid"
+        assert error["loc"] == ["body", len(body)]
+        assert error["ctx"] == {"error": "Expecting ',' delimiter"}
         assert await listing(live_client) == []
 
     @pytest.mark.parametrize("count", ["-1", "ten", "2.5"])

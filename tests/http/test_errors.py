@@ -27,6 +27,7 @@ from service.api.errors import (
     Stale,
     Unauthenticated,
     Unavailable,
+    UnknownName,
 )
 from service.http.errors import (
     DOMAIN_STATUS,
@@ -57,7 +58,9 @@ RAISED = {
     "media-type": UnsupportedMediaType("The request body must be JSON."),
     "invalid": InvalidInput("limit must be at least 1.", field="limit"),
     "invalid-without-field": InvalidInput("Something is off."),
-    "rejected": RejectedArgument("[Session] Metric m does not exist.", field="metric"),
+    "rejected": RejectedArgument("[Session] Failed to initialise Session. Invalid Runner ID.",
+                                 field="runner_id"),
+    "unknown-name": UnknownName("[Session] Metric m does not exist.", field="metric"),
     "sparring": SparringError("An error nobody mapped."),
     "bug": KeyError("a bug"),
     "http-500": InternalServerException("stream consumed"),
@@ -144,6 +147,7 @@ class TestDomainErrors:
             ("malformed", 400),
             ("too-large", 413),
             ("media-type", 415),
+            ("unknown-name", 422),
         ],
     )
     async def test_each_maps_to_its_status_with_a_detail(self, client, kind, status):
@@ -154,7 +158,7 @@ class TestDomainErrors:
     def test_every_domain_error_class_is_in_the_table(self):
         expected = {
             NotFound, Conflict, Stale, Forbidden, Unauthenticated, NoDatabase, InvalidInput,
-            PreconditionRequired, RateLimited, Unavailable,
+            PreconditionRequired, RateLimited, Unavailable, UnknownName,
         }
         assert expected <= set(DOMAIN_STATUS)
         assert {MalformedRequest, BodyTooLarge, UnsupportedMediaType, InvalidBody} <= set(
@@ -218,8 +222,15 @@ class TestDomainErrors:
         assert response.status_code == 422
         (error,) = response.json()["error"]
         assert (error["loc"], error["msg"]) == (
-            ["body", "metric"], "[Session] Metric m does not exist."
+            ["body", "runner_id"], "[Session] Failed to initialise Session. Invalid Runner ID."
         )
+
+    async def test_an_unknown_name_is_a_detail_though_it_is_invalid_input(self, client):
+        # Moonshot's clients read `detail` for a name that does not exist, not the list.
+        assert isinstance(RAISED["unknown-name"], InvalidInput)
+        response = await client.get("/raise/unknown-name")
+        assert response.status_code == 422
+        assert response.json() == {"detail": "[Session] Metric m does not exist."}
 
     async def test_an_error_already_in_shape_is_answered_as_it_is(self, client):
         response = await client.post("/shaped")
@@ -277,12 +288,35 @@ class TestLitestarErrors:
         ]
         assert all(error["msg"] for error in errors)
 
-    async def test_malformed_json_is_400(self, client):
+    @pytest.mark.parametrize(
+        ("body", "offset", "message"),
+        [
+            (b"{nope", 1, "object keys must be strings"),
+            (b'{"name": NaN}', 9, "invalid character"),
+            (b'{"name": "abc"}}', 16, "trailing characters"),
+            (b'{"name": ', 0, "Input data was truncated"),
+        ],
+        ids=["bad-character", "nan", "trailing", "truncated"],
+    )
+    async def test_json_litestar_cannot_decode_is_422_json_invalid(
+        self, client, body, offset, message
+    ):
+        # What the body guard lets through (it is not mounted here) meets Litestar's decoder.
         response = await client.post(
-            "/body", content=b"{nope", headers={"content-type": "application/json"}
+            "/body", content=body, headers={"content-type": "application/json"}
         )
-        assert response.status_code == 400
-        assert response.json()["detail"].startswith("The request body is not valid JSON: ")
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": [
+                {
+                    "loc": ["body", offset],
+                    "msg": "JSON decode error",
+                    "type": "json_invalid",
+                    "input": {},
+                    "ctx": {"error": message},
+                }
+            ]
+        }
 
     async def test_a_body_over_the_limit_is_413(self, client):
         response = await client.post("/body", json={"name": "x" * 2000})

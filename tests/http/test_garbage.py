@@ -99,3 +99,36 @@ async def test_no_route_answers_500_to_garbage(app, client, garbage_run):
     # Only well-formed requests changed anything: the one session was deleted, nothing created.
     assert (await client.get("/api/v1/sessions/name")).json() == []
     assert (await client.get("/api/v1/runners")).json() == []
+
+
+NOT_JSON = [
+    (b'{"name": "x", ', 14, "Expecting property name enclosed in double quotes"),
+    (b"{nope", 1, "Expecting property name enclosed in double quotes"),
+    (b'{"name": "x"} trailing', 14, "Extra data"),
+    (b'{"name": "\xff"}', 10, "Invalid UTF-8: invalid start byte"),
+    # Python's decoder takes NaN; the app's does not, and answers in the same shape.
+    (b'{"name": NaN}', 9, "invalid character"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "offset", "message"),
+    NOT_JSON,
+    ids=["truncated", "bad-key", "extra-data", "bad-utf8", "nan"],
+)
+@pytest.mark.parametrize("path", ["/api/v1/sessions", "/api/v1/prompt-templates"])
+async def test_a_body_that_is_not_json_is_422_json_invalid(client, path, body, offset, message):
+    response = await client.post(path, content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.json() == {
+        "error": [
+            {
+                "loc": ["body", offset],
+                "msg": "JSON decode error",
+                "type": "json_invalid",
+                "input": {},
+                "ctx": {"error": message},
+            }
+        ]
+    }
+    assert (await client.get("/api/v1/sessions/name")).json() == []

@@ -13,6 +13,8 @@ from service.settings import Settings
 OPERATIONS = [
     ("DELETE", "/api/v1/admin/keys/{key_id}", "ApiV1AdminKeysKeyIdRevokeKey"),
     ("DELETE", "/api/v1/admin/members/{user}", "ApiV1AdminMembersUserDeleteMember"),
+    ("DELETE", "/api/v1/bookmarks", "ApiV1BookmarksDeleteBookmarks"),
+    ("DELETE", "/api/v1/bookmarks/{name}", "ApiV1BookmarksNameDeleteBookmark"),
     ("DELETE", "/api/v1/llm-endpoints/{endpoint_id}", "ApiV1LlmEndpointsEndpointIdDeleteEndpoint"),
     ("DELETE", "/api/v1/sessions/{runner_id}", "ApiV1SessionsRunnerIdDeleteSession"),
     (
@@ -50,6 +52,10 @@ OPERATIONS = [
         "/api/v1/attack-modules/metadata",
         "ApiV1AttackModulesMetadataListAttackModuleMetadata",
     ),
+    ("GET", "/api/v1/benchmarks/status", "ApiV1BenchmarksStatusBenchmarkStatus"),
+    ("GET", "/api/v1/bookmarks", "ApiV1BookmarksListBookmarks"),
+    ("GET", "/api/v1/bookmarks/export", "ApiV1BookmarksExportExportBookmarks"),
+    ("GET", "/api/v1/bookmarks/{name}", "ApiV1BookmarksNameGetBookmark"),
     ("GET", "/api/v1/connectors", "ApiV1ConnectorsListConnectorTypes"),
     ("GET", "/api/v1/context-strategies", "ApiV1ContextStrategiesListContextStrategies"),
     (
@@ -94,13 +100,20 @@ OPERATIONS = [
     ("POST", "/api/v1/admin/keys", "ApiV1AdminKeysCreateKey"),
     ("POST", "/api/v1/admin/users", "ApiV1AdminUsersCreateUser"),
     ("POST", "/api/v1/admin/workspaces", "ApiV1AdminWorkspacesCreateWorkspace"),
+    ("POST", "/api/v1/bookmarks", "ApiV1BookmarksInsertBookmark"),
     ("POST", "/api/v1/llm-endpoints", "ApiV1LlmEndpointsCreateEndpoint"),
     ("POST", "/api/v1/prompt-templates", "ApiV1PromptTemplatesAddPromptTemplate"),
     ("POST", "/api/v1/sessions", "ApiV1SessionsCreateSession"),
     ("POST", "/api/v1/sessions/{runner_id}/cancel", "ApiV1SessionsRunnerIdCancelCancel"),
     ("POST", "/api/v1/sessions/{runner_id}/prompt", "ApiV1SessionsRunnerIdPromptPrompt"),
     ("PUT", "/api/v1/admin/members/{user}", "ApiV1AdminMembersUserPutMember"),
+    (
+        "PUT",
+        "/api/v1/attack-modules/{name}/config",
+        "ApiV1AttackModulesNameConfigConfigureAttackModule",
+    ),
     ("PUT", "/api/v1/llm-endpoints/{endpoint_id}", "ApiV1LlmEndpointsEndpointIdUpdateEndpoint"),
+    ("PUT", "/api/v1/metrics/{name}/config", "ApiV1MetricsNameConfigConfigureMetric"),
     (
         "PUT",
         "/api/v1/sessions/{runner_id}/attack-module/{atk_module_name}",

@@ -136,15 +136,23 @@ class TestCreateSession:
             {"loc": ["body"], "msg": "Field required", "type": "missing", "input": None}
         ]
 
-    async def test_malformed_json_is_400(self, client):
+    async def test_malformed_json_is_422_json_invalid(self, client):
         response = await client.post(
             "/api/v1/sessions",
             content=b'{"name": "x", ',
             headers={"content-type": "application/json"},
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.json() == {
-            "detail": "The request body is not valid JSON: Input data was truncated"
+            "error": [
+                {
+                    "loc": ["body", 14],
+                    "msg": "JSON decode error",
+                    "type": "json_invalid",
+                    "input": {},
+                    "ctx": {"error": "Expecting property name enclosed in double quotes"},
+                }
+            ]
         }
 
     async def test_an_unregistered_endpoint_is_422_and_creates_nothing(
@@ -153,14 +161,9 @@ class TestCreateSession:
         body = session_body("unregistered", endpoints=[endpoints[0], "not-registered"])
         response = await client.post("/api/v1/sessions", json=body)
         assert response.status_code == 422
-        assert response.json()["error"] == [
-            {
-                "loc": ["body", "endpoints"],
-                "msg": "Endpoint not-registered does not exist.",
-                "type": "value_error",
-                "input": None,
-            }
-        ]
+        assert response.json() == {
+            "detail": "[Runner] Connector endpoint not-registered does not exist."
+        }
         assert (await client.get("/api/v1/sessions")).json() == []
         assert (await client.get("/api/v1/runners")).json() == []
 
@@ -188,10 +191,7 @@ class TestCreateSession:
             "/api/v1/sessions", json=session_body("unknown-names", **{field: value})
         )
         assert response.status_code == 422
-        (error,) = response.json()["error"]
-        assert error["msg"] == message
-        # The Session API names the metric `metric_id` in its runner_args.
-        assert error["loc"] == ["body", "metric_id" if field == "metric" else field]
+        assert response.json() == {"detail": message}
         assert (await client.get("/api/v1/sessions")).json() == []
         assert (await client.get("/api/v1/runners")).json() == []
 

@@ -53,6 +53,47 @@ class TestAddPreviousPrompt:
         assert prepared == "prompt 1\nanswer 1\n\nNew?"
 
 
+class TestContextCap:
+    """At most `max_chars` of context: the oldest pairs go first, a pair whole or not at all."""
+
+    # "prompt N\nanswer N" is 17 characters for N < 10; pairs are joined by "\n\n".
+    PAIR = len("prompt 1\nanswer 1")
+
+    async def test_context_exactly_at_the_cap_is_kept_whole(self):
+        cap = 3 * self.PAIR + 2 * 2
+        prepared = await add_previous_prompt("New?", 3, History(*records(5)), cap)
+        context = prepared.removesuffix("\n\nNew?")
+        assert len(context) == cap
+        assert context == "prompt 3\nanswer 3\n\nprompt 4\nanswer 4\n\nprompt 5\nanswer 5"
+
+    async def test_one_character_less_drops_the_oldest_pair(self):
+        cap = 3 * self.PAIR + 2 * 2 - 1
+        prepared = await add_previous_prompt("New?", 3, History(*records(5)), cap)
+        assert prepared == "prompt 4\nanswer 4\n\nprompt 5\nanswer 5\n\nNew?"
+
+    async def test_a_newest_pair_longer_than_the_cap_adds_nothing(self):
+        long = make_chat_record(1, "echo-a", predicted_result="x" * 500).model_dump()
+        prepared = await add_previous_prompt("New?", 3, History(*records(2), long), 100)
+        # Older pairs behind a pair that does not fit are not used either: no gaps in time.
+        assert prepared == "New?"
+
+    async def test_a_zero_cap_reads_no_history(self):
+        history = History(*records(3))
+        assert await add_previous_prompt("New?", 3, history, 0) == "New?"
+        assert history.asked == []
+
+    async def test_never_asks_for_more_records_than_can_fit(self):
+        history = History(*records(3))
+        await add_previous_prompt("New?", 1_000_000, history, 50)
+        assert history.asked == [50]
+
+    async def test_apply_passes_the_cap_on(self):
+        prepared = await apply_context_strategy(
+            "add_previous_prompt", "New?", 5, History(*records(5)), self.PAIR
+        )
+        assert prepared == "prompt 5\nanswer 5\n\nNew?"
+
+
 class TestWithTheDomainsHistory:
     """The history `service.api.chats` hands the pipeline, read through the strategy."""
 

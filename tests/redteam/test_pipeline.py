@@ -10,6 +10,7 @@ from service.api.chats import recent_chat_records
 from service.connectors.base import ConnectorError
 from service.redteam.pipeline import PromptSettings, prepare_prompt, run_pipeline
 from service.redteam.records import ERROR_PREFIX, is_error_record
+from service.settings import Settings
 from tests.factories import create_session, make_chat_record
 
 CONTRACT_FIELDS = set(ChatRecord.model_fields)
@@ -141,3 +142,36 @@ async def test_a_history_that_fails_to_read_is_a_record_not_an_exception(caplog)
         f"{ERROR_PREFIX}preparing the prompt failed unexpectedly (ConnectionError); "
         "see the server log"
     )
+
+
+class TestContextCapInThePipeline:
+    """`max_context_chars`, stored with the batch, bounds what the strategy adds."""
+
+    @staticmethod
+    async def long_history(count: int) -> list[dict]:
+        # Newest first: a short pair, then a long one behind it.
+        return [
+            make_chat_record(2, "echo-a", prompt="p2", predicted_result="a2").model_dump(),
+            make_chat_record(1, "echo-a", prompt="p1", predicted_result="x" * 1000).model_dump(),
+        ][:count]
+
+    async def test_the_oldest_pairs_past_the_cap_are_left_out(self):
+        settings = PromptSettings(
+            context_strategy="add_previous_prompt", cs_num_of_prev_prompts=2, max_context_chars=10
+        )
+        assert await prepare_prompt("Hi", settings, self.long_history) == "p2\na2\n\nHi"
+
+    async def test_settings_stored_before_the_cap_get_the_default(self):
+        settings = PromptSettings(context_strategy="add_previous_prompt", cs_num_of_prev_prompts=2)
+        assert settings.max_context_chars == Settings.model_fields["max_context_chars"].default
+        prepared = await prepare_prompt("Hi", settings, self.long_history)
+        assert prepared.startswith("p1\n" + "x" * 1000)
+
+    async def test_the_record_keeps_the_capped_prepared_prompt(self):
+        call = Calls()
+        settings = PromptSettings(
+            context_strategy="add_previous_prompt", cs_num_of_prev_prompts=2, max_context_chars=5
+        )
+        record = await run_pipeline(1, "Hi", settings, "echo-a", call, self.long_history)
+        assert record.prepared_prompt == "p2\na2\n\nHi"
+        assert call.seen == [("p2\na2\n\nHi", "")]

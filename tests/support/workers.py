@@ -68,25 +68,39 @@ async def until(
         await asyncio.sleep(poll_s)
 
 
+async def queue_streams(redis: Redis, queue: str) -> list[bytes]:
+    """The queue's streams: its own, and one per session with work (`ReclaimingStreamBroker`)."""
+    return [queue.encode(), *sorted(await redis.smembers(f"{queue}:streams"))]
+
+
 async def pending_of_process(redis_url: str, queue: str, pid: int) -> int:
     """Tasks read but not yet acknowledged by the worker process `pid` (all workers: pid 0)."""
     redis = Redis.from_url(redis_url)
+    marker = f"-{pid}-".encode()
+    pending = 0
     try:
-        consumers = await redis.xinfo_consumers(queue, CONSUMER_GROUP)
+        for stream in await queue_streams(redis, queue):
+            if not await redis.exists(stream):
+                continue
+            consumers = await redis.xinfo_consumers(stream, CONSUMER_GROUP)
+            pending += sum(
+                consumer["pending"] for consumer in consumers
+                if not pid or marker in consumer["name"]
+            )
     finally:
         await redis.aclose()
-    marker = f"-{pid}-".encode()
-    return sum(
-        consumer["pending"] for consumer in consumers if not pid or marker in consumer["name"]
-    )
+    return pending
 
 
 async def consumers_reading(redis_url: str, queue: str) -> int:
-    """How many workers have started reading the stream (each joins the consumer group)."""
+    """How many workers have taken tasks of the queue (each joins its streams' groups)."""
     redis = Redis.from_url(redis_url)
+    names: set[bytes] = set()
     try:
-        if not await redis.exists(queue):
-            return 0
-        return len(await redis.xinfo_consumers(queue, CONSUMER_GROUP))
+        for stream in await queue_streams(redis, queue):
+            if await redis.exists(stream):
+                consumers = await redis.xinfo_consumers(stream, CONSUMER_GROUP)
+                names.update(consumer["name"] for consumer in consumers)
     finally:
         await redis.aclose()
+    return len(names)

@@ -7,15 +7,18 @@ redelivery, a restart) never both append, and a cancel that has answered is neve
 an append.
 
 Modules by job, each importing only those listed before it: `transitions` (the conditional
-writes), `batches` (reading batches and results), `settling` (ending tasks and batches,
-cancel), `creating` (storing a batch), `running` (running a task), `recovery` (start-up).
+writes), `batches` (reading batches and results), `admission` (the cap on a workspace's
+unfinished tasks), `settling` (ending tasks and batches, cancel), `creating` (storing a
+batch), `running` (running a task), `recovery` (start-up).
 Nothing in them imports this package's `__init__`.
 """
 
+from service.api.prompting.admission import unfinished_tasks
 from service.api.prompting.batches import (
     MOONSHOT_STATUS,
     PromptResult,
     get_batch,
+    task_places,
     wait_for_batch,
 )
 from service.api.prompting.creating import (
@@ -41,5 +44,7 @@ __all__ = [
     "get_batch",
     "recover_unfinished",
     "run_prompt_task",
+    "task_places",
+    "unfinished_tasks",
     "wait_for_batch",
 ]

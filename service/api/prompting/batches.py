@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from beanie.odm.queries.find import FindMany
@@ -32,6 +33,14 @@ class TaskId(BaseModel):
     """A task read for its `_id` only."""
 
     id: str = Field(alias="_id")
+
+
+class TaskPlace(BaseModel):
+    """A task read for where it is scheduled: its workspace and session."""
+
+    id: str = Field(alias="_id")
+    workspace: str
+    session_id: str
 
 
 class TaskOutcome(BaseModel):
@@ -74,6 +83,12 @@ def tasks_of(batch: PromptBatch, *statuses: TaskStatus) -> FindMany[PromptTask]:
         PromptTask.workspace == batch.workspace, PromptTask.batch_id == batch.batch_id
     )
     return query.find(In(PromptTask.status, list(statuses))) if statuses else query
+
+
+async def task_places(task_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(workspace, session) of each of the tasks that exist, by task id; one query by `_id`."""
+    places = PromptTask.find(In(PromptTask.id, list(task_ids))).project(TaskPlace)
+    return {place.id: (place.workspace, place.session_id) async for place in places}
 
 
 async def task_status(task_id: str) -> TaskStatus | None:

@@ -16,6 +16,8 @@ from models import BatchStatus, PromptBatch, PromptTask, RegistryKind
 from models.batches import batch_key, task_key
 from service.api.chats import reserve_chat_record_id
 from service.api.errors import InvalidInput
+from service.api.limits import DEFAULT_LIMITS, Limits, check_prompt_cost
+from service.api.prompting.admission import admit, queue_cap
 from service.api.prompting.batches import PromptResult, wait_for_batch
 from service.api.prompting.settling import log_batch_status
 from service.api.registries import find_entry
@@ -61,15 +63,22 @@ async def create_batch(
     *,
     workspace: str = DEFAULT_WORKSPACE,
     created_by: str = "",
+    max_queued: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[str, list[str]]:
     """Store a batch for the session's endpoints and its tasks; returns (batch id, task ids).
 
-    Nothing is queued here: the caller queues the task ids once this has returned.
+    Nothing is queued here: the caller queues the task ids once this has returned. With
+    `max_queued`, a batch that would push the workspace's unfinished tasks past it is refused
+    before anything is stored (`admission`).
     """
     session = await require_session(runner_id, workspace=workspace)
     if not session.endpoints:
         raise InvalidInput(f"Session {runner_id} has no endpoints to prompt.", field="endpoints")
+    # Before anything is written, the reserved chat record ids included.
+    await admit(workspace, len(dict.fromkeys(session.endpoints)), max_queued)
     settings = await _prompt_settings(session, workspace)
+    settings = check_prompt_cost(session.endpoints, user_prompt, settings, limits)
     batch_id = uuid.uuid4().hex
     now = time.time()
     batch = PromptBatch(
@@ -118,13 +127,19 @@ async def api_send_prompt(
     wait_s: float = 0.0,
     workspace: str = DEFAULT_WORKSPACE,
     created_by: str = "",
+    max_queued: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> PromptResult:
     """Send `user_prompt` to every endpoint of the session and wait up to `wait_s` for answers.
 
     The result says whether the batch finished; if not, it holds what has landed so far.
+    `max_queued` caps the workspace's unfinished tasks; unset, the cap of the queue `enqueue`
+    belongs to (the service's `TaskQueue`) applies.
     """
     batch_id, task_ids = await create_batch(
-        runner_id, user_prompt, history_length, workspace=workspace, created_by=created_by
+        runner_id, user_prompt, history_length, workspace=workspace, created_by=created_by,
+        max_queued=max_queued if max_queued is not None else queue_cap(enqueue),
+        limits=limits,
     )
     await enqueue(task_ids)
     return await wait_for_batch(runner_id, batch_id, wait_s, workspace=workspace)

@@ -8,6 +8,13 @@ from models import RegistryKind
 from models.keys import runner_key
 from service.api.context import require_database
 from service.api.errors import InvalidInput, NotFound, Stale
+from service.api.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_prev_prompts,
+    check_session_settings,
+    check_system_prompt,
+)
 from service.api.registries import require_entry
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.api.sessions.checks import check_named_fields
@@ -99,7 +106,12 @@ async def get_session_revision(runner_id: str, *, workspace: str) -> RevisedSess
 
 
 async def update_session(
-    runner_id: str, changes: SessionChanges, *, revision: str | None, workspace: str
+    runner_id: str,
+    changes: SessionChanges,
+    *,
+    revision: str | None,
+    workspace: str,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> RevisedSession:
     """Apply every change in one atomic update, if the session is still at `revision`.
 
@@ -109,6 +121,7 @@ async def update_session(
     fields = changes.model_dump(exclude_none=True)
     if not fields:
         raise InvalidInput("Name at least one setting to change.", field="body")
+    check_session_settings(fields, limits)
     await check_named_fields(fields, workspace)
     query: dict[str, Any] = {"_id": runner_key(workspace, runner_id)}
     if revision is not None:
@@ -125,3 +138,40 @@ async def update_session(
             f"it is now at {current.revision}."
         )
     return RevisedSession(metadata=metadata_of(document), revision=revision_of(document))
+
+
+# The web API's single-setting changes: Moonshot's functions behind the HTTP face's limits.
+
+
+async def set_system_prompt(
+    runner_id: str, system_prompt: str, *, workspace: str, limits: Limits = DEFAULT_LIMITS
+) -> bool:
+    check_system_prompt(system_prompt, limits)
+    return await api_update_system_prompt(runner_id, system_prompt, workspace=workspace)
+
+
+async def set_prev_prompts_count(
+    runner_id: str,
+    count: int,
+    *,
+    workspace: str,
+    limits: Limits = DEFAULT_LIMITS,
+    field: str = "cs_num_of_prev_prompts",
+) -> bool:
+    check_prev_prompts(count, limits, field=field)
+    return await api_update_cs_num_of_prev_prompts(runner_id, count, workspace=workspace)
+
+
+async def set_context_strategy(
+    runner_id: str,
+    context_strategy: str,
+    count: int,
+    *,
+    workspace: str,
+    limits: Limits = DEFAULT_LIMITS,
+    count_field: str = "num_of_prompt",
+) -> bool:
+    """The strategy and its number of previous prompts; both are checked before either changes."""
+    check_prev_prompts(count, limits, field=count_field)
+    await api_update_context_strategy(runner_id, context_strategy, workspace=workspace)
+    return await api_update_cs_num_of_prev_prompts(runner_id, count, workspace=workspace)

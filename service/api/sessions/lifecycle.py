@@ -11,6 +11,7 @@ from models.keys import runner_key
 from service.api.context import require_database, resolve_database
 from service.api.endpoints import require_endpoints
 from service.api.errors import SESSION_METADATA_NOT_FOUND, NotFound
+from service.api.limits import DEFAULT_LIMITS, Limits, check_endpoint_list, check_session_settings
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.api.sessions.checks import check_named_settings, check_runner_id
 from service.api.sessions.runners import create_runner_with_session, require_runner
@@ -95,12 +96,17 @@ async def create_session_view(
     runner_args: dict[str, Any],
     *,
     workspace: str = DEFAULT_WORKSPACE,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> SessionView:
     """Create a runner and its session as `POST /api/v1/sessions` does; Conflict if taken.
 
     Unlike `api_create_session`, the endpoints must exist in the workspace's registry:
-    InvalidInput(field="endpoints") names the first that does not.
+    InvalidInput(field="endpoints") names the first that does not. The fair-share `limits`
+    (endpoints: each once and not too many; system prompt; previous prompts) are checked
+    first, so a refused session leaves nothing behind.
     """
+    check_endpoint_list(endpoints, limits)
+    check_session_settings(runner_args, limits)
     require_database()
     await require_endpoints(endpoints, workspace=workspace)
     runner, metadata = await create_runner_with_session(

@@ -26,11 +26,11 @@ from service.api.accounts import (
     revoke_api_key_for,
 )
 from service.api.audit import AuditPage, list_changes
+from service.api.paging import DEFAULT_PAGE_SIZE, LIMIT_BOUNDS
 from service.http.admin_schemas import ApiKeyCreate, MemberRole, UserCreate, WorkspaceCreate
 from service.http.audit import AUDITED_ELSEWHERE
 from service.http.auth import ADMIN_OPT, ROLE_OPT
 from service.http.deps import Workspace
-from service.http.params import Limit
 from service.http.schemas import Success
 
 SECONDS_PER_DAY = 86_400
@@ -39,6 +39,14 @@ SECONDS_PER_DAY = 86_400
 AUDITED_BY_ACCOUNTS = {AUDITED_ELSEWHERE: True}
 AuditCursor = Annotated[
     str | None, QueryParameter(description="`next_cursor` of the previous page; omit to start.")
+]
+AuditLimit = Annotated[
+    int | None,
+    QueryParameter(
+        ge=LIMIT_BOUNDS[0],
+        le=LIMIT_BOUNDS[1],
+        description=f"Entries per page (1 to {LIMIT_BOUNDS[1]}); omitted: {DEFAULT_PAGE_SIZE}.",
+    ),
 ]
 KeyUser = Annotated[
     str | None, QueryParameter(description="Only this user's keys (owners; others see their own).")
@@ -146,8 +154,8 @@ class AdminController(Controller):
     async def revoke_key(self, key_id: FromPath[str], principal: Caller) -> ApiKeyInfo:
         return await revoke_api_key_for(principal, key_id)
 
-    @get("/audit", summary="The workspace's audit log, newest first")
+    @get("/audit", summary="The workspace's audit log, newest first, a page at a time")
     async def audit_log(
-        self, workspace: Workspace, limit: Limit = None, cursor: AuditCursor = None
+        self, workspace: Workspace, limit: AuditLimit = None, cursor: AuditCursor = None
     ) -> AuditPage:
         return await list_changes(workspace=workspace, limit=limit, cursor=cursor)

@@ -21,6 +21,7 @@ from service.http.endpoint_schemas import (
     EndpointUpdate,
     Message,
 )
+from service.http.params import Limit, Offset
 from service.http.prompting_state import provide_cipher
 from service.tokens import TokenCipher
 
@@ -46,15 +47,19 @@ class EndpointController(Controller):
         return EndpointCreated(message="Endpoint added successfully", id=endpoint_id)
 
     @get("/", summary="All endpoints, newest first (tokens masked)")
-    async def list_endpoints(self, workspace: Workspace) -> list[EndpointOut]:
+    async def list_endpoints(
+        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
+    ) -> list[EndpointOut]:
         return [
             EndpointOut.model_validate(item)
-            for item in await api_get_all_endpoint(workspace=workspace)
+            for item in await api_get_all_endpoint(workspace=workspace, limit=limit, offset=offset)
         ]
 
     @get("/name", summary="Ids of all endpoints, newest first")
-    async def list_endpoint_names(self, workspace: Workspace) -> list[str]:
-        return await api_get_all_endpoint_name(workspace=workspace)
+    async def list_endpoint_names(
+        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
+    ) -> list[str]:
+        return await api_get_all_endpoint_name(workspace=workspace, limit=limit, offset=offset)
 
     @get("/{endpoint_id:str}", summary="One endpoint (token masked)")
     async def get_endpoint(self, endpoint_id: EndpointId, workspace: Workspace) -> EndpointOut:

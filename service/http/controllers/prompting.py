@@ -5,21 +5,30 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency, Provide
+from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.serialization import encode_json
 
 from service.api.accounts import Principal
 from service.api.errors import InvalidInput
 from service.api.events import follow_events
+from service.api.limits import Limits
+from service.api.notifier import EventNotifier
 from service.api.prompting import api_send_prompt, cancel_prompts, get_batch
+from service.api.stream_slots import StreamSlots
+from service.api.ui_callback import start_batch
 from service.http.auth import ACCESS_TOKEN_OPT
 from service.http.deps import ExistingSession, Workspace
+from service.http.live_state import provide_notifier, provide_stream_slots
 from service.http.params import RunnerId
 from service.http.prompt_schemas import BatchOut, Cancelled, PromptCreate, PromptInfo
 from service.http.prompting_state import provide_task_queue
 from service.http.schemas import MAX_INT64
+from service.http.ui_webhook import UiWebhook, provide_ui_webhook
 from service.settings import Settings
 from service.workers.queue import TaskQueue
 
@@ -74,6 +83,9 @@ class PromptingController(Controller):
         "/prompt",
         status_code=200,
         summary="Send a prompt to every endpoint of the session",
+        description="With an attack module set, answers at once with the session id (a JSON "
+        "string, as Moonshot does) and posts the progress to SPARRING_UI_ART_CALLBACK_URL.",
+        dependencies={"ui_webhook": Provide(provide_ui_webhook, sync_to_thread=False)},
         responses={
             202: ResponseSpec(
                 data_container=BatchOut,
@@ -89,8 +101,21 @@ class PromptingController(Controller):
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
         task_queue: NamedDependency[TaskQueue],
+        existing_session: ExistingSession,
+        ui_webhook: NamedDependency[UiWebhook | None],
         wait: Wait = True,
-    ) -> Response[PromptInfo | BatchOut]:
+    ) -> Response[PromptInfo | BatchOut | bytes]:
+        if existing_session.attack_module:
+            started = await start_batch(
+                runner_id, data.user_prompt, data.history_length, enqueue=task_queue.enqueue,
+                workspace=workspace, created_by=principal.user,
+                limits=Limits.from_settings(settings),
+            )
+            if ui_webhook is not None:
+                ui_webhook.follow(started, workspace=workspace)
+            # Moonshot's attack mode: the runner id, as a JSON string; progress goes to the UI.
+            # Encoded here: Litestar sends a `str` as it is, without JSON's quotes.
+            return Response(encode_json(runner_id), media_type=MediaType.JSON)
         result = await api_send_prompt(
             runner_id,
             data.user_prompt,
@@ -99,6 +124,7 @@ class PromptingController(Controller):
             wait_s=settings.prompt_wait_s if wait else 0.0,
             workspace=workspace,
             created_by=principal.user,
+            limits=Limits.from_settings(settings),
         )
         if result.finished:
             return Response(PromptInfo.model_validate(result.prompt_info()))
@@ -120,7 +146,13 @@ class PromptingController(Controller):
         opt={ACCESS_TOKEN_OPT: True},
         summary="Server-Sent Events: each chat record as it lands and each batch status",
         description="Every event has an id; reconnect with Last-Event-ID (or ?last_event_id=) "
-        "to resume. Also takes the API key as ?access_token= (EventSource cannot send headers).",
+        "to resume. Also takes the API key as ?access_token= (EventSource cannot send headers). "
+        "Open streams are capped per API key and per workspace (429 with Retry-After beyond).",
+        dependencies={
+            "notifier": Provide(provide_notifier, sync_to_thread=False),
+            "stream_slots": Provide(provide_stream_slots, sync_to_thread=False),
+        },
+        responses={429: ResponseSpec(data_container=None, description="Too many open streams.")},
     )
     async def events(
         self,
@@ -128,24 +160,36 @@ class PromptingController(Controller):
         runner_id: RunnerId,
         workspace: Workspace,
         existing_session: ExistingSession,
+        principal: NamedDependency[Principal],
+        notifier: NamedDependency[EventNotifier],
+        stream_slots: NamedDependency[StreamSlots],
         last_event_id: LastEventId = None,
         follow: Follow = True,
     ) -> ServerSentEvent:
         after = _resume_after(request, last_event_id)
+        holder = f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user}"
+        slot = stream_slots.take(holder, workspace)
 
         async def messages() -> AsyncIterator[ServerSentEventMessage]:
-            async for event in follow_events(
-                runner_id, after=after, workspace=workspace, heartbeat_s=HEARTBEAT_S,
-                follow=follow,
-            ):
-                if event is None:
-                    yield ServerSentEventMessage(comment="keep-alive")
-                else:
-                    yield ServerSentEventMessage(
-                        id=event.seq,
-                        event=event.name,
-                        data=json.dumps(event.data, separators=(",", ":")),
-                        retry=RETRY_MS,
-                    )
+            try:
+                async for event in follow_events(
+                    runner_id, after=after, workspace=workspace, notifier=notifier,
+                    heartbeat_s=HEARTBEAT_S, follow=follow,
+                ):
+                    if event is None:
+                        yield ServerSentEventMessage(comment="keep-alive")
+                    else:
+                        yield ServerSentEventMessage(
+                            id=event.seq,
+                            event=event.name,
+                            data=json.dumps(event.data, separators=(",", ":")),
+                            retry=RETRY_MS,
+                        )
+            finally:
+                # Runs when the stream ends and when the client goes away (cancelled).
+                slot.release()
 
-        return ServerSentEvent(messages(), headers={"X-Accel-Buffering": "no"})
+        # Also after the response, in case the stream never started.
+        return ServerSentEvent(
+            messages(), headers={"X-Accel-Buffering": "no"}, background=BackgroundTask(slot.release)
+        )

@@ -9,38 +9,55 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, get, post, put
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from models import RegistryKind
-from service.api.registries import create_prompt_template, list_entries
+from service.api.limits import check_template_source
+from service.api.registries import configure_entry, create_prompt_template, list_entries
 from service.api.schemas import RegistryItem
 from service.http.deps import Workspace
+from service.http.limit_deps import LIMITS_DEPENDENCIES, LimitsDependency
 from service.http.schemas import (
     ContextStrategyOut,
+    ModuleConfigIn,
     ModuleMetadataOut,
     PromptTemplateCreate,
     PromptTemplateOut,
 )
 
 
+def _reason(item: RegistryItem) -> str | None:
+    return None if item.runnable else item.reason
+
+
 def _module_metadata(item: RegistryItem) -> ModuleMetadataOut:
     return ModuleMetadataOut(
         id=item.name,
-        name=item.name,
+        name=item.title or item.name,
         description=item.description,
-        endpoints=item.extra.get("endpoints", []),
-        configurations=item.extra.get("configurations", {}),
+        endpoints=item.endpoints,
+        configurations=item.configurations,
+        runnable=item.runnable,
+        reason=_reason(item),
     )
 
 
 def _prompt_template(item: RegistryItem) -> PromptTemplateOut:
-    return PromptTemplateOut(name=item.name, description=item.description, template=item.template)
+    return PromptTemplateOut(
+        id=item.name, name=item.name, description=item.description, template=item.template
+    )
 
 
 def _context_strategy(item: RegistryItem) -> ContextStrategyOut:
-    return ContextStrategyOut(id=item.name, name=item.name, description=item.description)
+    return ContextStrategyOut(
+        id=item.name,
+        name=item.title or item.name,
+        description=item.description,
+        runnable=item.runnable,
+        reason=_reason(item),
+    )
 
 
 def _name(item: RegistryItem) -> str:
@@ -155,14 +172,40 @@ def registry_controller(registry: Registry, **handlers: HTTPRouteHandler) -> typ
     return type(registry.controller, (Controller,), namespace)
 
 
-@post("/", summary="Add a prompt template (Jinja2, rendered in a sandbox; uses {{ prompt }})")
+@post(
+    "/",
+    summary="Add a prompt template (Jinja2, rendered in a sandbox; uses {{ prompt }})",
+    dependencies=LIMITS_DEPENDENCIES,
+)
 async def add_prompt_template(
-    self: Controller, data: JSONBody[PromptTemplateCreate], workspace: Workspace
+    self: Controller, data: JSONBody[PromptTemplateCreate], workspace: Workspace,
+    limits: LimitsDependency,
 ) -> PromptTemplateOut:
+    check_template_source(data.template, limits)
     item = await create_prompt_template(
         data.name, data.description, data.template, workspace=workspace
     )
     return _prompt_template(item)
+
+
+def _config_route(kind: RegistryKind, handler_name: str, summary: str) -> HTTPRouteHandler:
+    """`PUT {registry}/{name}/config`: the workspace's endpoints and configurations for one
+    entry (Moonshot's attack_modules_config.json / metrics_config.json entry)."""
+
+    async def handler(
+        self: Controller, name: FromPath[str], data: JSONBody[ModuleConfigIn], workspace: Workspace
+    ) -> ModuleMetadataOut:
+        item = await configure_entry(
+            kind,
+            name,
+            endpoints=data.endpoints,
+            configurations=data.configurations,
+            workspace=workspace,
+        )
+        return _module_metadata(item)
+
+    handler.__name__ = handler.__qualname__ = handler_name
+    return put("/{name:str}/config", summary=summary)(handler)
 
 
 _prompt_templates, _context_strategies, _attack_modules, _metrics = REGISTRIES
@@ -170,5 +213,19 @@ PromptTemplateController = registry_controller(
     _prompt_templates, add_prompt_template=add_prompt_template
 )
 ContextStrategyController = registry_controller(_context_strategies)
-AttackModuleController = registry_controller(_attack_modules)
-MetricController = registry_controller(_metrics)
+AttackModuleController = registry_controller(
+    _attack_modules,
+    configure_attack_module=_config_route(
+        RegistryKind.ATTACK_MODULE,
+        "configure_attack_module",
+        "Set the endpoints and configurations an attack module uses in this workspace",
+    ),
+)
+MetricController = registry_controller(
+    _metrics,
+    configure_metric=_config_route(
+        RegistryKind.METRIC,
+        "configure_metric",
+        "Set the endpoints and configurations a metric uses in this workspace",
+    ),
+)

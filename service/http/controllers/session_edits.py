@@ -9,6 +9,7 @@ from service.api.errors import PreconditionRequired
 from service.api.sessions.edits import get_session_revision, update_session
 from service.api.sessions.schemas import SessionChanges
 from service.http.deps import Workspace
+from service.http.limit_deps import LimitsDependency
 from service.http.params import RunnerId
 from service.http.schemas import SessionInfo
 
@@ -51,7 +52,7 @@ class SessionEditRoutes:
     """The PATCH route, mixed into the sessions controller.
 
     Litestar refuses a second controller on the same path (`/api/v1/sessions/{runner_id}`), so
-    this route joins the one that serves GET and DELETE there.
+    this route joins the one that serves GET and DELETE there (and takes its `limits`).
     """
 
     @patch("/{runner_id:str}", summary="Change several settings at once, at the ETag given")
@@ -60,10 +61,13 @@ class SessionEditRoutes:
         runner_id: RunnerId,
         data: JSONBody[SessionChanges],
         workspace: Workspace,
+        limits: LimitsDependency,
         if_match: IfMatch = None,
     ) -> Response[SessionInfo]:
         revision = await expected_revision(runner_id, if_match, workspace=workspace)
-        result = await update_session(runner_id, data, revision=revision, workspace=workspace)
+        result = await update_session(
+            runner_id, data, revision=revision, workspace=workspace, limits=limits
+        )
         return Response(
             SessionInfo.model_validate(result.metadata.model_dump()),
             headers={"ETag": etag(result.revision)},

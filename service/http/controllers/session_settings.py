@@ -25,7 +25,9 @@ from service.api import (
     api_update_prompt_template,
     api_update_system_prompt,
 )
+from service.api.sessions.edits import set_context_strategy, set_system_prompt
 from service.http.deps import ExistingSession, Workspace
+from service.http.limit_deps import LIMITS_DEPENDENCIES, LimitsDependency
 from service.http.params import PrevPromptsInPath, RunnerId
 from service.http.schemas import Success, SystemPromptUpdate
 
@@ -156,6 +158,7 @@ def _clear_route(clear: Clear) -> HTTPRouteHandler:
 class SessionSettingsController(Controller):
     path = "/api/v1/sessions/{runner_id:str}"
     tags = ["Sessions"]
+    dependencies = LIMITS_DEPENDENCIES
 
     # The count is typed in the handler, not the path, so that "abc" is a 422 naming it.
     @put(
@@ -169,10 +172,12 @@ class SessionSettingsController(Controller):
         num_of_prompt: PrevPromptsInPath,
         workspace: Workspace,
         existing_session: ExistingSession,
+        limits: LimitsDependency,
     ) -> Success:
-        # The strategy is checked first, so an unknown one changes nothing.
-        await api_update_context_strategy(runner_id, ctx_strategy_name, workspace=workspace)
-        await api_update_cs_num_of_prev_prompts(runner_id, num_of_prompt, workspace=workspace)
+        # The count and then the strategy are checked first, so a refused one changes nothing.
+        await set_context_strategy(
+            runner_id, ctx_strategy_name, num_of_prompt, workspace=workspace, limits=limits
+        )
         return Success()
 
     @put("/system-prompt", summary="Set the system prompt")
@@ -182,8 +187,9 @@ class SessionSettingsController(Controller):
         data: JSONBody[SystemPromptUpdate],
         workspace: Workspace,
         existing_session: ExistingSession,
+        limits: LimitsDependency,
     ) -> Success:
-        await api_update_system_prompt(runner_id, data.system_prompt, workspace=workspace)
+        await set_system_prompt(runner_id, data.system_prompt, workspace=workspace, limits=limits)
         return Success()
 
 

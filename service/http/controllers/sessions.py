@@ -9,8 +9,8 @@ from service.api import (
     api_get_all_session_names,
     api_get_available_session_info,
     api_load_session,
-    api_update_cs_num_of_prev_prompts,
 )
+from service.api.sessions.edits import set_prev_prompts_count
 from service.api.sessions.lifecycle import create_session_view
 from service.api.sessions.runners import delete_runner
 from service.api.sessions.views import (
@@ -21,6 +21,7 @@ from service.api.sessions.views import (
 )
 from service.http.controllers.session_edits import SessionEditRoutes, etag
 from service.http.deps import ExistingSession, Workspace
+from service.http.limit_deps import LIMITS_DEPENDENCIES, LimitsDependency
 from service.http.params import Cursor, IncludeHistory, Limit, Offset, RunnerId
 from service.http.schemas import (
     AvailableSessions,
@@ -38,6 +39,7 @@ from service.http.streaming import chat_streams_json
 class SessionController(SessionEditRoutes, Controller):
     path = "/api/v1/sessions"
     tags = ["Sessions"]
+    dependencies = LIMITS_DEPENDENCIES
 
     @get("/", summary="All sessions, newest first, each with its runner's description")
     async def list_sessions(
@@ -66,11 +68,11 @@ class SessionController(SessionEditRoutes, Controller):
 
     @post("/", status_code=200, summary="Create a runner and its session")
     async def create_session(
-        self, data: JSONBody[SessionCreate], workspace: Workspace
+        self, data: JSONBody[SessionCreate], workspace: Workspace, limits: LimitsDependency
     ) -> SessionResponse:
         view = await create_session_view(
             data.name, data.description or "", data.endpoints, data.runner_args(),
-            workspace=workspace,
+            workspace=workspace, limits=limits,
         )
         return SessionResponse.model_validate(view.model_dump())
 
@@ -135,8 +137,9 @@ class SessionController(SessionEditRoutes, Controller):
         data: JSONBody[PrevPromptsCount],
         workspace: Workspace,
         existing_session: ExistingSession,
+        limits: LimitsDependency,
     ) -> Success:
-        await api_update_cs_num_of_prev_prompts(
-            runner_id, data.cs_num_of_prev_prompts, workspace=workspace
+        await set_prev_prompts_count(
+            runner_id, data.cs_num_of_prev_prompts, workspace=workspace, limits=limits
         )
         return Success()

@@ -203,7 +203,7 @@ class TestCreateSessionView:
         assert view.chat_records is None
 
     async def test_an_unregistered_endpoint_is_invalid_and_creates_nothing(self, db):
-        with pytest.raises(InvalidInput, match=r"Endpoint echo-z does not exist.") as error:
+        with pytest.raises(InvalidInput, match=r"Connector endpoint echo-z does not") as error:
             await create_session_view("Nowhere", "", ["echo-a", "echo-z"], {})
         assert error.value.field == "endpoints"
         assert await list_session_summaries() == []
