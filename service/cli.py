@@ -55,16 +55,18 @@ def describe_database(settings: Settings) -> str:
 
 def run_serve(args: argparse.Namespace) -> int:
     # Imported here so that `sparring --help` and other subcommands stay light.
-    import uvicorn
-
     from service.http import create_app
+    from service.serving import SupervisedServer
 
     settings = load_settings(host=args.host, port=args.port)
     configure_logging(settings)
     log.info("Using %s", describe_database(settings))
     log.info("Serving on http://%s:%s (API documentation at /schema)", settings.host, settings.port)
-    uvicorn.run(create_app(settings), **server_options(settings))
-    return 0
+    server = SupervisedServer(create_app(settings), **server_options(settings))
+    server.run()
+    # The embedded database was given up (its supervisor logged why): exit non-zero, so that
+    # whatever runs the service restarts it or tells someone, rather than serving 503s forever.
+    return 1 if server.database_lost is not None else 0
 
 
 def add_serve_command(subparsers: Subparsers) -> None:

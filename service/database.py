@@ -82,6 +82,26 @@ async def bind_database(
     return _current
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    """PyMongo's options for the service's clients: an unreachable database fails a call after
+    `db_wait_s` (PyMongo waits 30 s by default), and the service answers 503 meanwhile."""
+    wait_ms = round(settings.db_wait_s * 1000)
+    return {
+        "tz_aware": True,
+        "serverSelectionTimeoutMS": wait_ms,
+        # A server that accepts no connection fails as fast as one that is not selected.
+        "connectTimeoutMS": wait_ms,
+    }
+
+
+def database_lost() -> str | None:
+    """Why the embedded database this process runs is gone for good (it exited and could not
+    be restarted), or None: the process should stop rather than serve errors."""
+    if _current is None or _current.embedded is None:
+        return None
+    return _current.embedded.lost
+
+
 def embedded_server(settings: Settings) -> EmbeddedServer:
     """The embedded server of the data dir, configured by `settings`."""
     return EmbeddedServer(
@@ -106,7 +126,7 @@ async def open_database(settings: Settings) -> Database:
         uri = embedded.start()
     else:
         uri = settings.mongodb_uri.get_secret_value()
-    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True)
+    client: AsyncMongoClient = AsyncMongoClient(uri, **client_options(settings))
     try:
         return await bind_database(
             client[settings.database], client, bucket_size=settings.bucket_size, embedded=embedded

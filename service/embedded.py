@@ -8,6 +8,9 @@ both start a server on the same files, and none joins a server that is stopping.
 
 The server always requires a login (`--auth`): the first start provisions one into the data
 directory (`service.embedded_credentials`) and every process reads it from there.
+
+The process that runs the server also keeps it running (`service.embedded_supervisor`): when it
+exits it is started again on the same port, so the processes that joined it keep their address.
 """
 
 import fcntl
@@ -40,6 +43,7 @@ from service.embedded_credentials import (
     read_credentials,
     write_credentials,
 )
+from service.embedded_supervisor import ExitStatus, RestartImpossible, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +185,10 @@ class EmbeddedServer:
         start_timeout_s: float = 60.0,
         cache_size: str = DEFAULT_CACHE_SIZE,
         sync_on_commit: bool = False,
+        supervise: bool = True,
     ) -> None:
         self.storage_path = storage_path
+        self.supervise = supervise
         self.start_timeout_s = start_timeout_s
         self.cache_size = cache_size
         self.sync_on_commit = sync_on_commit
@@ -192,12 +198,33 @@ class EmbeddedServer:
         self._process: subprocess.Popen[bytes] | None = None
         # The server this process runs: started here, or taken over from a process that died.
         self._owned_pid: int | None = None
+        self._supervisor: Supervisor | None = None
 
     @property
     def uri(self) -> str:
         if self.port is None:
             raise EmbeddedServerError("The embedded server has not been started.")
         return _loopback_uri(self.port, self._credentials)
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def lost(self) -> str | None:
+        """Why the server this process runs was given up (it exited and could not be
+        restarted), or None while it runs."""
+        return None if self._supervisor is None else self._supervisor.lost
+
+    @property
+    def pid(self) -> int | None:
+        """The id of the server process this process runs, or None (joined, or stopped)."""
+        return self._owned_pid
+
+    @property
+    def supervisor(self) -> Supervisor | None:
+        """What restarts the server this process runs (None when joined or unsupervised)."""
+        return self._supervisor
 
     @property
     def owned(self) -> bool:
@@ -232,12 +259,24 @@ class EmbeddedServer:
         self.storage_path.mkdir(parents=True, exist_ok=True)
         # Its files hold every session in the clear: a login is no use if others can read them.
         self.storage_path.chmod(0o700)
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self._join_or_start(deadline):
+            time.sleep(POLL_S)
+        if self.owned and self.supervise:
+            self._supervisor = Supervisor(self)
+            self._supervisor.start()
+        return self.uri
+
+    def _join_or_start(self, deadline: float) -> bool:
+        """One try at `start` under the lock; False while another process restarts the server."""
         with self._locked():
             self._credentials = self._read_credentials()
+            if self._restarting_elsewhere() and time.monotonic() < deadline:
+                return False
             record = self._running_record()
             if record is None:
                 self._start_process()
-                return self.uri
+                return True
             self.port = record.port
             if self._credentials is None:
                 log.warning(
@@ -260,10 +299,25 @@ class EmbeddedServer:
                     "process that started it (%s) is gone.",
                     record.host, record.port, self.storage_path, record.owner_pid,
                 )
-        return self.uri
+        return True
+
+    def _restarting_elsewhere(self) -> bool:
+        """Whether the recorded server has exited while the process that runs it lives: that
+        process restarts it on the same port, so it is waited for, never replaced."""
+        record = self._read_record()
+        return (
+            record is not None
+            and record.owner_pid != os.getpid()
+            and _process_exists(record.owner_pid)
+            and not _is_server_process(record.pid)
+        )
 
     def stop(self) -> None:
         """Stop the server if this process runs it, politely first; its data stays on disk."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            # First, so that stopping the server is not taken for a crash and undone.
+            supervisor.stop()
         pid, self._owned_pid = self._owned_pid, None
         process, self._process = self._process, None
         if pid is None:
@@ -278,6 +332,37 @@ class EmbeddedServer:
             if record is not None and record.pid == pid:
                 self.record_path.unlink(missing_ok=True)
         log.info("Stopped the embedded database.")
+
+    def exit_status(self) -> ExitStatus:
+        """Whether the server this process runs has exited (for its supervisor)."""
+        if self._process is not None:
+            code = self._process.poll()
+            return ExitStatus(exited=code is not None, code=code)
+        if self._owned_pid is not None:
+            # Taken over from a process that died: not a child, so no exit code to read.
+            return ExitStatus(exited=not _is_server_process(self._owned_pid))
+        return ExitStatus(exited=False)
+
+    def restart(self) -> None:
+        """Start the server again on its port after it exited, with the same files and login."""
+        if self.port is None:
+            raise EmbeddedServerError("The embedded server has not been started.")
+        with self._locked():
+            if not self.storage_path.is_dir() or not os.access(
+                self.storage_path, os.R_OK | os.W_OK | os.X_OK
+            ):
+                raise RestartImpossible(
+                    f"its data directory {self.storage_path} is gone or not a readable directory"
+                )
+            process = self._spawn(server_executable(), self.port, auth=True)
+            try:
+                self._wait_until_ready(process, self.uri)
+            except BaseException:
+                _stop_child(process)
+                raise
+            self._process = process
+            self._owned_pid = process.pid
+            self._write_record(process.pid, self.port)
 
     def _read_credentials(self) -> Credentials | None:
         try:

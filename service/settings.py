@@ -60,15 +60,27 @@ class Settings(BaseSettings):
     embedded_start_timeout_s: float = Field(
         default=60.0, gt=0, description="How long to wait for the embedded server to answer."
     )
+    db_wait_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description=(
+            "How long a database call waits for an unreachable database (server selection and "
+            "connect timeout) before it fails (HTTP: 503 with Retry-After)."
+        ),
+    )
     embedded_cache_size: str = Field(
         default="256M",
         description="The embedded server's cache (WiredTiger): a size like 256M, 1G or 2048K.",
     )
     embedded_sync_on_commit: bool = Field(
-        default=False,
+        # On by default: without it SecantusDB (0.7.0b3) loses the last ~30 ms of acknowledged
+        # writes when its process is killed (measured), which its supervisor then restarts.
+        default=True,
         description=(
             "Make the embedded server flush its journal to disk (fsync) on every commit: no "
-            "commit lost to a power failure, at a large cost in write throughput."
+            "acknowledged commit lost when its process is killed or the machine fails, at some "
+            "cost in write throughput. false trades that safety for speed."
         ),
     )
     # A Redis URL may carry a password, like the MongoDB URI.
@@ -112,6 +124,25 @@ class Settings(BaseSettings):
     )
     task_queue: str = Field(
         default="sparring-prompts", min_length=1, description="Redis stream of prompt tasks."
+    )
+    task_requeue_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "A prompt task stored this long ago, unfinished and with no entry in Redis (Redis "
+            "was down when it was sent, or restarted without its data) is queued again by the "
+            "workers, which look every half of this."
+        ),
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "On SIGTERM, how long `sparring serve` and `sparring worker` let running prompt "
+            "tasks finish; what is still running then is handed back (queued again) and the "
+            "process exits within this."
+        ),
     )
     auth: AuthMode | None = Field(
         default=None,

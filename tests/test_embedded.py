@@ -33,6 +33,7 @@ from service.embedded_credentials import (
 )
 from service.logs import redact
 from service.settings import Settings
+from tests.support.processes import secantus_pids
 
 UNAUTHORIZED = 13
 AUTHENTICATION_FAILED = 18
@@ -224,23 +225,6 @@ def kept_credentials(data_dir: Path) -> Credentials:
     return credentials
 
 
-def server_pids(storage: Path) -> list[int]:
-    """Ids of the SecantusDB processes keeping their files in `storage`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(b"secantusd" in argument for argument in arguments) and (
-            str(storage).encode() in arguments
-        ):
-            pids.append(int(entry.name))
-    return pids
-
-
 def command_line(pid: int) -> list[str]:
     return [part.decode() for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
 
@@ -385,14 +369,14 @@ class TestLogin:
         message = str(raised.value)
         assert str(tmp_path / CREDENTIALS_NAME) in message and "guessed-secret" not in message
         assert not server.owned and not server.record_path.exists()
-        assert server_pids(tmp_path / "db") == []
+        assert secantus_pids(tmp_path / "db") == []
 
     def test_an_unreadable_credentials_file_is_a_clear_error(self, tmp_path: Path):
         (tmp_path / CREDENTIALS_NAME).write_text('{"username": "sparring", "password": ')
         with pytest.raises(EmbeddedServerError, match="unreadable") as raised:
             EmbeddedServer(tmp_path / "db").start()
         assert '"password"' not in str(raised.value)
-        assert server_pids(tmp_path / "db") == []
+        assert secantus_pids(tmp_path / "db") == []
 
     def test_a_joiner_without_the_credentials_file_is_told(
         self, running: EmbeddedServer, tmp_path: Path

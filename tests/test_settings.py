@@ -37,7 +37,9 @@ def test_the_uri_never_shows_in_reprs(monkeypatch):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("SPARRING_PORT", "70000"), ("SPARRING_BUCKET_SIZE", "0"), ("SPARRING_LOG_LEVEL", "LOUD")],
+    [("SPARRING_PORT", "70000"), ("SPARRING_BUCKET_SIZE", "0"), ("SPARRING_LOG_LEVEL", "LOUD"),
+     ("SPARRING_SHUTDOWN_GRACE_S", "0"), ("SPARRING_SHUTDOWN_GRACE_S", "soon"),
+     ("SPARRING_TASK_REQUEUE_AFTER_S", "-1")],
 )
 def test_bad_values_name_the_setting(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
@@ -71,15 +73,15 @@ def test_a_proxy_must_be_an_address_or_network(monkeypatch):
         Settings()
 
 
-def test_the_embedded_cache_is_small_and_commits_are_not_fsynced_by_default(monkeypatch):
+def test_the_embedded_cache_is_small_and_commits_are_fsynced_by_default(monkeypatch):
     for name in ("EMBEDDED_CACHE_SIZE", "EMBEDDED_SYNC_ON_COMMIT"):
         monkeypatch.delenv(f"SPARRING_{name}", raising=False)
     settings = Settings()
-    assert (settings.embedded_cache_size, settings.embedded_sync_on_commit) == ("256M", False)
+    assert (settings.embedded_cache_size, settings.embedded_sync_on_commit) == ("256M", True)
     monkeypatch.setenv("SPARRING_EMBEDDED_CACHE_SIZE", "2g")
-    monkeypatch.setenv("SPARRING_EMBEDDED_SYNC_ON_COMMIT", "true")
+    monkeypatch.setenv("SPARRING_EMBEDDED_SYNC_ON_COMMIT", "false")
     settings = Settings()
-    assert (settings.embedded_cache_size, settings.embedded_sync_on_commit) == ("2G", True)
+    assert (settings.embedded_cache_size, settings.embedded_sync_on_commit) == ("2G", False)
 
 
 @pytest.mark.parametrize("value", ["lots", "256", "256MB", "1.5G", "-1G", "0M", "512K", ""])
@@ -87,3 +89,10 @@ def test_an_embedded_cache_size_needs_a_whole_number_and_unit(monkeypatch, value
     monkeypatch.setenv("SPARRING_EMBEDDED_CACHE_SIZE", value)
     with pytest.raises(ValidationError, match="SPARRING_EMBEDDED_CACHE_SIZE must be a whole"):
         Settings()
+
+
+def test_shutdown_and_requeue_wait_half_a_minute_by_default(monkeypatch):
+    for name in ("SPARRING_SHUTDOWN_GRACE_S", "SPARRING_TASK_REQUEUE_AFTER_S"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.shutdown_grace_s, settings.task_requeue_after_s) == (30.0, 30.0)

@@ -16,7 +16,7 @@ import pytest
 
 from service.embedded import RECORD_NAME
 from service.embedded_credentials import CREDENTIALS_NAME, read_credentials
-from tests.support.processes import run_sparring, sparring_servers
+from tests.support.processes import run_sparring, secantus_pids, sparring_servers
 from tests.support.workers import sparring_workers
 
 JOINED = "Using the embedded database started by another sparring process on 127.0.0.1:"
@@ -24,20 +24,7 @@ STARTED = "Started the embedded database (SecantusDB) on 127.0.0.1:"
 
 
 def embedded_server_pids(data_dir: Path) -> list[int]:
-    """Ids of the SecantusDB processes keeping their files in `data_dir`."""
-    storage = str(data_dir.resolve() / "db")
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        decoded = [argument.decode(errors="replace") for argument in arguments]
-        if any("secantusd" in argument for argument in decoded) and storage in decoded:
-            pids.append(int(entry.name))
-    return pids
+    return secantus_pids(data_dir / "db")
 
 
 def dead_pid() -> int:

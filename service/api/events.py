@@ -6,15 +6,15 @@ last, so a live stream survives restarts and may be served by any process.
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import ExitStack
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from contextlib import ExitStack, aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from beanie import SortDirection
 from beanie.operators import GT
 from pydantic import BaseModel
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from models import EventCounter, EventKind, PromptTask, SessionEvent
 from models.events import event_counter_key, event_key
@@ -28,6 +28,29 @@ from service.api.sessions.store import find_session
 PAGE_SIZE = 200
 # An event stored this long ago without a number lost its writer; the next writer numbers it.
 ORPHAN_AFTER_S = 10.0
+# While the database does not answer, a stream asks again after this long, doubling up to the
+# most: a restart is usually over in seconds, and a stream waiting longer still shows it lives.
+OUTAGE_RETRY_S = 0.5
+OUTAGE_RETRY_MAX_S = 5.0
+
+
+@dataclass(frozen=True)
+class Outage:
+    """The database does not answer: the stream asks again in `retry_s`, from where it was."""
+
+    retry_s: float
+
+
+@dataclass
+class _Position:
+    """Where a stream is, kept across database outages so that a retry resumes without a gap."""
+
+    cursor: int | None
+    session_changes: int
+    epoch: str | None = None
+    gap_since: float | None = None
+    # Set on every read that succeeds, so an outage's wait starts short again after one.
+    answered: bool = False
 
 
 class _TaskRecord(BaseModel):
@@ -170,6 +193,32 @@ async def follow_events(
     heartbeat_s: float | None = None,
     follow: bool = True,
 ) -> AsyncIterator[Event | None]:
+    """`follow_events_telling_outages` for a reader that only waits out a database outage."""
+    # Closed with this one, so a stream that goes away lets go of its watch at once.
+    async with aclosing(follow_events_telling_outages(
+        runner_id, after=after, workspace=workspace, notifier=notifier, poll_s=poll_s,
+        gap_wait_s=gap_wait_s, session_check_s=session_check_s, heartbeat_s=heartbeat_s,
+        follow=follow,
+    )) as items:
+        async for item in items:
+            if not isinstance(item, Outage):
+                yield item
+
+
+async def follow_events_telling_outages(
+    runner_id: str,
+    *,
+    after: int | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
+    notifier: EventNotifier | None = None,
+    poll_s: float = 0.1,
+    gap_wait_s: float = 2.0,
+    session_check_s: float = 2.0,
+    heartbeat_s: float | None = None,
+    follow: bool = True,
+    outage_retry_s: float = OUTAGE_RETRY_S,
+    outage_retry_max_s: float = OUTAGE_RETRY_MAX_S,
+) -> AsyncGenerator[Event | Outage | None, None]:
     """The session's events after `after`, as they are stored; ends when the session is deleted,
     or with `follow=False` once the stored ones are given. `after=None` means from now on when
     following, and from the first event with `follow=False` (a replay). With
@@ -182,6 +231,10 @@ async def follow_events(
     A number is handed out just before it is set on its stored event, so one may briefly be
     missing while a later one is there: the reader polls up to `gap_wait_s` for it before moving
     on (a writer that died in between leaves such a gap for good).
+
+    While the database does not answer the stream waits and asks again (from `outage_retry_s`,
+    doubling up to `outage_retry_max_s`), from the last event it gave, so it misses nothing;
+    an `Outage` comes before each wait, for the client to be told.
     """
     if after is not None and after < 0:
         raise InvalidInput("Last-Event-ID must be 0 or more.", field="last_event_id")
@@ -192,68 +245,115 @@ async def follow_events(
             None if notifier is None or not follow
             else held.enter_context(notifier.subscribe(workspace, runner_id))
         )
-        session_changes = 0 if subscription is None else subscription.session_changes
-        metadata = await find_session(runner_id, workspace)
-        if metadata is None:
-            return
-        epoch = metadata.created_epoch
-        if after is not None:
-            cursor = after
-        elif follow:
-            cursor = await last_event_seq(runner_id, workspace=workspace)
-        else:
-            cursor = 0
-        gap_since: float | None = None
-        checked_at = last_sent = time.monotonic()
-        pending: asyncio.Event | None = None
-        woken = True
+        position = _Position(
+            cursor=after,
+            session_changes=0 if subscription is None else subscription.session_changes,
+        )
+        retry_s = outage_retry_s
         while True:
-            page: list[SessionEvent] = []
-            # After a wait that ended by time alone there is nothing new to read; the wake
-            # taken before the last read is kept, so one that came since is not lost.
-            if woken:
-                pending = None if subscription is None else subscription.pending()
-                page = await _read_page(subscription, runner_id, cursor, workspace, gap_since)
-            in_gap = False
-            for stored in page:
-                # Only numbered events are read (`seq > after`).
-                seq = stored.seq or 0
-                if seq != cursor + 1:
-                    now = time.monotonic()
-                    gap_since = gap_since if gap_since is not None else now
-                    if now - gap_since < gap_wait_s:
-                        in_gap = True
-                        break
-                gap_since = None
-                cursor = seq
-                # Events of an earlier session of the same name are skipped, not replayed.
-                if stored.session_epoch == epoch:
-                    last_sent = time.monotonic()
-                    yield await _rendered(subscription, stored, seq)
+            try:
+                async with aclosing(_follow(
+                    runner_id, workspace, position, subscription,
+                    poll_s=poll_s, gap_wait_s=gap_wait_s, session_check_s=session_check_s,
+                    heartbeat_s=heartbeat_s, follow=follow,
+                )) as items:
+                    async for item in items:
+                        yield item
+                return
+            except ConnectionFailure:
+                # PyMongo reconnects by itself once the server answers; the stream only waits.
+                if position.answered:
+                    retry_s, position.answered = outage_retry_s, False
+                # Time spent in the outage does not count towards giving up on a missing number.
+                position.gap_since = None
+                yield Outage(retry_s)
+                await asyncio.sleep(retry_s)
+                retry_s = min(retry_s * 2, outage_retry_max_s)
+
+
+async def _follow(
+    runner_id: str,
+    workspace: str,
+    position: _Position,
+    subscription: Subscription | None,
+    *,
+    poll_s: float,
+    gap_wait_s: float,
+    session_check_s: float,
+    heartbeat_s: float | None,
+    follow: bool,
+) -> AsyncGenerator[Event | None, None]:
+    """`follow_events` from `position` on, until it ends or a database error stops it; the
+    position moves only past events given, so a call after an error goes on from there."""
+    metadata = await find_session(runner_id, workspace)
+    # A session deleted (or deleted and made again) while the database was away ends it too.
+    if metadata is None or position.epoch not in (None, metadata.created_epoch):
+        return
+    epoch = position.epoch = metadata.created_epoch
+    if position.cursor is None:
+        position.cursor = (
+            await last_event_seq(runner_id, workspace=workspace) if follow else 0
+        )
+    cursor = position.cursor
+    position.answered = True
+    checked_at = last_sent = time.monotonic()
+    pending: asyncio.Event | None = None
+    woken = True
+    while True:
+        page: list[SessionEvent] = []
+        # After a wait that ended by time alone there is nothing new to read; the wake
+        # taken before the last read is kept, so one that came since is not lost.
+        if woken:
+            pending = None if subscription is None else subscription.pending()
+            page = await _read_page(
+                subscription, runner_id, cursor, workspace, position.gap_since
+            )
+            position.answered = True
+        in_gap = False
+        for stored in page:
+            # Only numbered events are read (`seq > after`).
+            seq = stored.seq or 0
+            if seq != cursor + 1:
+                now = time.monotonic()
+                if position.gap_since is None:
+                    position.gap_since = now
+                if now - position.gap_since < gap_wait_s:
+                    in_gap = True
+                    break
+            position.gap_since = None
+            # Events of an earlier session of the same name are skipped, not replayed.
+            if stored.session_epoch == epoch:
+                # Rendered before the position moves: a read failing here is retried.
+                event = await _rendered(subscription, stored, seq)
+                cursor = position.cursor = seq
+                last_sent = time.monotonic()
+                yield event
             else:
-                if len(page) == PAGE_SIZE:
-                    continue
-                if not follow:
-                    return
-            now = time.monotonic()
-            if heartbeat_s is not None and now - last_sent >= heartbeat_s:
-                last_sent = now
-                yield None
-            if subscription is None:
-                check = now - checked_at >= session_check_s
-            else:
-                check = subscription.session_changes != session_changes
-                session_changes = subscription.session_changes
-            if check:
-                checked_at = now
-                current = await find_session(runner_id, workspace)
-                if current is None or current.created_epoch != epoch:
-                    return
-            if subscription is None or pending is None or in_gap:
-                await asyncio.sleep(poll_s)
-                woken = True
+                cursor = position.cursor = seq
+        else:
+            if len(page) == PAGE_SIZE:
                 continue
-            timeout_s = None
-            if heartbeat_s is not None:
-                timeout_s = max(0.0, heartbeat_s - (time.monotonic() - last_sent))
-            woken = await subscription.wait(pending, timeout_s)
+            if not follow:
+                return
+        now = time.monotonic()
+        if heartbeat_s is not None and now - last_sent >= heartbeat_s:
+            last_sent = now
+            yield None
+        if subscription is None:
+            check = now - checked_at >= session_check_s
+        else:
+            check = subscription.session_changes != position.session_changes
+            position.session_changes = subscription.session_changes
+        if check:
+            checked_at = now
+            current = await find_session(runner_id, workspace)
+            if current is None or current.created_epoch != epoch:
+                return
+        if subscription is None or pending is None or in_gap:
+            await asyncio.sleep(poll_s)
+            woken = True
+            continue
+        timeout_s = None
+        if heartbeat_s is not None:
+            timeout_s = max(0.0, heartbeat_s - (time.monotonic() - last_sent))
+        woken = await subscription.wait(pending, timeout_s)

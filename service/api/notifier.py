@@ -83,7 +83,8 @@ class Subscription:
         Streams woken together ask the same question; one query answers all of them.
         """
         future = self._watch.reads.get(key)
-        if future is None:
+        # A read that failed (the database away) is not an answer to share: the next asks again.
+        if future is None or _failed(future):
             future = self._watch.reads[key] = asyncio.ensure_future(read())
         # Shielded: one stream going away does not cancel the read the others wait for.
         return cast(T, await asyncio.shield(future))
@@ -107,6 +108,10 @@ class Subscription:
         except TimeoutError:
             return False
         return True
+
+
+def _failed(future: asyncio.Future[Any]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
 
 
 class EventNotifier:
@@ -252,8 +257,15 @@ class EventNotifier:
                 "Live events: change stream failed (%s); polling until it opens again.",
                 type(error).__name__,
             )
+            self._wake_all()
         self._use_pollers()
         return True
+
+    def _wake_all(self) -> None:
+        # Each stream reads again: if the database is away it finds out, tells its client and
+        # retries, rather than sitting silent until its next heartbeat.
+        for watch in self._watches.values():
+            watch.wake(session=True)
 
     def _without_change_streams(self, why: str) -> None:
         log.info("Live events: %s; one shared poller per followed session.", why)
@@ -346,5 +358,7 @@ class EventNotifier:
                 if not failing:
                     log.warning("Live events: polling a session failed (%s).",
                                 type(error).__name__)
+                    # Its streams read, find the database away and tell their clients.
+                    watch.wake(session=True)
                 failing = True
             await asyncio.sleep(self.poll_s)

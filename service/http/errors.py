@@ -10,6 +10,11 @@ create or update (`UnknownName`) included.
 (`exception_handlers()`, registered once in `create_app`), and so does `send_error`, for an
 ASGI middleware that runs where those handlers do not (before routing, or around the app):
 either way the answer comes from this table. Code raises; nothing else builds an error answer.
+
+A database that does not answer (PyMongo's `ConnectionFailure` and its subclasses, alone or in
+an exception group) is a wait, not a fault: 503 `{"detail": "Database unavailable; retry
+shortly."}` with `Retry-After`, wherever it is raised (a handler, a dependency, or the
+authentication middleware, which looks keys up before routing).
 """
 
 import json
@@ -43,6 +48,7 @@ from litestar.types import (
     Send,
 )
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 from service.api.errors import (
     Conflict,
@@ -123,6 +129,16 @@ def _retry_after(exc: RateLimited) -> dict[str, str]:
     return {"Retry-After": str(exc.retry_after)}
 
 
+# A store that does not answer is usually back within seconds (a restart, a failover); a client
+# told when to come back retries instead of giving up. A few seconds: about one database wait.
+UNAVAILABLE_RETRY_AFTER_S = 5
+DATABASE_UNAVAILABLE = "Database unavailable; retry shortly."
+
+
+def _retry_shortly(exc: BaseException) -> dict[str, str]:
+    return {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)}
+
+
 def _challenge(exc: Unauthenticated) -> dict[str, str]:
     return {"WWW-Authenticate": exc.challenge} if exc.challenge else {}
 
@@ -131,6 +147,7 @@ def _challenge(exc: Unauthenticated) -> dict[str, str]:
 ERROR_HEADERS: dict[type[Exception], Callable[[Any], dict[str, str]]] = {
     RateLimited: _retry_after,
     Unauthenticated: _challenge,
+    Unavailable: _retry_shortly,
 }
 INTERNAL_ERROR = "Internal server error."
 MALFORMED_PREFIX = "JSON is malformed: "
@@ -283,6 +300,21 @@ def _http_exception(exc: HTTPException, request: AnyRequest | None) -> Response[
     return detail_error(str(exc.detail), exc.status_code, headers=exc.headers)
 
 
+def _database_unavailable(exc: BaseException, request: AnyRequest | None) -> Response[Any]:
+    """The database does not answer (stopped, restarting, unreachable): a wait, not a fault.
+
+    PyMongo raises a `ConnectionFailure` for all of these (`ServerSelectionTimeoutError` once
+    the server selection wait is over, `AutoReconnect` for a connection lost mid-request,
+    `NetworkTimeout`, `NotPrimaryError` while a server shuts down, `WaitQueueTimeoutError`);
+    Beanie passes them on as they are. Only the class is logged: the message names hosts.
+    """
+    where = "before routing" if request is None else f"on {request.method} {request.url.path}"
+    log.warning("Database unavailable %s (%s)", where, type(exc).__name__)
+    return detail_error(
+        DATABASE_UNAVAILABLE, HTTP_503_SERVICE_UNAVAILABLE, headers=_retry_shortly(exc)
+    )
+
+
 def _internal_error(exc: BaseException, request: AnyRequest | None) -> Response[Any]:
     if request is None:
         log.error("Unhandled error before routing", exc_info=exc)
@@ -300,6 +332,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     ValidationError: _pydantic_validation,
     ValidationException: _request_validation,
     HTTPException: _http_exception,
+    ConnectionFailure: _database_unavailable,
 }
 
 
@@ -313,6 +346,9 @@ def error_response(exc: BaseException, request: AnyRequest | None = None) -> Res
         answer = ANSWERS.get(error_class)
         if answer is not None:
             return answer(exc, request)
+    # Work done in a task group fails as a group: one lost connection in it is an outage.
+    if isinstance(exc, BaseExceptionGroup) and exc.subgroup(ConnectionFailure) is not None:
+        return _database_unavailable(exc, request)
     return _internal_error(exc, request)
 
 

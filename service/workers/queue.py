@@ -1,14 +1,27 @@
-"""The service's handle on the task queue: start it, queue prompt tasks, stop it."""
+"""The service's handle on the task queue: start it, queue prompt tasks, stop it.
+
+Prompt tasks are stored in MongoDB before they are queued, so Redis being down when a prompt
+is sent costs a wait, not the prompt: the request still succeeds, its tasks stay stored as
+queued, and a worker's sweep (`requeue_stale`) queues them once Redis is back.
+"""
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 from taskiq import AsyncBroker
+from taskiq.exceptions import SendTaskError
 
-from service.api.prompting import recover_unfinished, task_places
+from service.api.prompting import recover_unfinished, stale_unfinished_tasks, task_places
 from service.settings import Settings
-from service.workers.broker import LocalBroker, build_broker
+from service.workers.broker import (
+    PROMPT_TASK_LABEL,
+    LocalBroker,
+    ReclaimingStreamBroker,
+    build_broker,
+)
 from service.workers.fairness import scheduling_labels
+from service.workers.outages import OUTAGES, REDIS_ERRORS
 from service.workers.tasks import RUN_PROMPT_TASK
 
 log = logging.getLogger(__name__)
@@ -39,18 +52,63 @@ class TaskQueue:
             await self.enqueue(task_ids)
 
     async def enqueue(self, task_ids: Sequence[str]) -> None:
-        """Queue the tasks, each labelled with its workspace and session for fair turns."""
+        """Queue the tasks, each labelled with its workspace and session for fair turns.
+
+        With Redis unreachable this still returns: the tasks stay stored as queued, and the
+        workers' sweep queues them once it is back (the outage is logged once).
+        """
         places = await task_places(task_ids)
-        for task_id in task_ids:
-            workspace, session = places.get(task_id, ("", ""))
-            await self._task.kicker().with_labels(
-                **scheduling_labels(workspace, session)
-            ).kiq(task_id)
+        try:
+            await self._kick({
+                task_id: places.get(task_id, ("", "")) for task_id in task_ids
+            })
+        except REDIS_ERRORS as error:
+            OUTAGES.redis.failed(error)
+            return
+        if not self.in_process:
+            OUTAGES.redis.succeeded()
+
+    async def requeue_stale(self, older_than_s: float) -> int:
+        """Queue again each unfinished task stored more than `older_than_s` ago that has no
+        entry in Redis (nor is held by this process); returns how many. In-process: none.
+
+        A task queued twice still appends once; Redis keeps each task queued once, so this
+        only adds what Redis does not hold. Raises while Redis or the database is down.
+        """
+        if not isinstance(self.broker, ReclaimingStreamBroker):
+            return 0
+        places = await stale_unfinished_tasks(time.time() - older_than_s)
+        if not places:
+            return 0
+        queued = await self.broker.queued_tasks(list(places))
+        held = self.broker.held_tasks()
+        missing = {
+            task_id: place for task_id, place in places.items()
+            if task_id not in queued and task_id not in held
+        }
+        await self._kick(missing)
+        return len(missing)
+
+    async def _kick(self, places: Mapping[str, tuple[str, str]]) -> None:
+        for task_id, (workspace, session) in places.items():
+            try:
+                await self._task.kicker().with_labels(
+                    **scheduling_labels(workspace, session), **{PROMPT_TASK_LABEL: task_id}
+                ).kiq(task_id)
+            except SendTaskError as error:
+                # taskiq wraps what the broker raised: an outage is told apart from the rest.
+                if isinstance(error.__cause__, REDIS_ERRORS):
+                    raise error.__cause__ from None
+                raise
 
     async def wait_idle(self) -> None:
         """In-process: until every queued task has ended (for tests and orderly shutdowns)."""
         if isinstance(self.broker, LocalBroker):
             await self.broker.wait_all()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop; in-process, running tasks first get up to `drain_s` to finish. Whatever does
+        not is still unfinished in MongoDB and queued again by the next start."""
+        if isinstance(self.broker, LocalBroker) and drain_s > 0:
+            await self.broker.drain(drain_s)
         await self.broker.shutdown()

@@ -67,12 +67,15 @@ class TestFollowEvents:
     async def test_without_a_number_it_starts_from_now(self, db, task_queue):
         runner_id = await prompted_session(task_queue)
         last = await last_event_seq(runner_id)
-        stream = follow_events(runner_id, poll_s=0.02)
-        pending = asyncio.ensure_future(take(stream, 1))
-        await asyncio.sleep(0)
+        stream = follow_events(runner_id, poll_s=0.02, heartbeat_s=0.01)
+        # A heartbeat before any event: the stream has taken its place ("now") already.
+        assert await anext(stream) is None
         await api_send_prompt(runner_id, "Later", enqueue=task_queue.enqueue, wait_s=30)
-        (first,) = await pending
+        first = await anext(stream)
+        while first is None:
+            first = await anext(stream)
         assert first.seq == last + 1
+        await stream.aclose()
 
     async def test_waits_for_a_missing_number_then_moves_on(self, db):
         runner_id = await create_session(endpoints=["echo-a"])

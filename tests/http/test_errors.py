@@ -41,6 +41,7 @@ from service.http.errors import (
     exception_handlers,
     send_error,
 )
+from tests.support.answers import json_invalid
 
 RAISED = {
     "not-found": NotFound("Session x does not exist."),
@@ -175,9 +176,12 @@ class TestDomainErrors:
         plain = await client.get("/raise/unauthenticated")
         assert "www-authenticate" not in plain.headers
 
-    @pytest.mark.parametrize(
-        "kind", ["not-found", "stale", "forbidden", "unavailable", "too-large"]
-    )
+    async def test_something_unavailable_says_when_to_retry(self, client):
+        response = await client.get("/raise/unavailable")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+
+    @pytest.mark.parametrize("kind", ["not-found", "stale", "forbidden", "too-large"])
     async def test_other_answers_carry_no_extra_headers(self, client, kind):
         response = await client.get(f"/raise/{kind}")
         assert "retry-after" not in response.headers
@@ -306,17 +310,7 @@ class TestLitestarErrors:
             "/body", content=body, headers={"content-type": "application/json"}
         )
         assert response.status_code == 422
-        assert response.json() == {
-            "error": [
-                {
-                    "loc": ["body", offset],
-                    "msg": "JSON decode error",
-                    "type": "json_invalid",
-                    "input": {},
-                    "ctx": {"error": message},
-                }
-            ]
-        }
+        assert response.json() == json_invalid(offset, message)
 
     async def test_a_body_over_the_limit_is_413(self, client):
         response = await client.post("/body", json={"name": "x" * 2000})

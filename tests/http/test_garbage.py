@@ -11,6 +11,7 @@ from litestar.routes import HTTPRoute
 from service.database import Database
 from service.http import create_app
 from service.settings import Settings
+from tests.support.answers import json_invalid
 
 PATH_VALUES = [
     "garbage-run", "no-such", "x" * 300, "Ünï cödé", "a|b", "-1", "99999999999999999999"
@@ -120,15 +121,5 @@ NOT_JSON = [
 async def test_a_body_that_is_not_json_is_422_json_invalid(client, path, body, offset, message):
     response = await client.post(path, content=body, headers=JSON)
     assert response.status_code == 422, response.text
-    assert response.json() == {
-        "error": [
-            {
-                "loc": ["body", offset],
-                "msg": "JSON decode error",
-                "type": "json_invalid",
-                "input": {},
-                "ctx": {"error": message},
-            }
-        ]
-    }
+    assert response.json() == json_invalid(offset, message)
     assert (await client.get("/api/v1/sessions/name")).json() == []

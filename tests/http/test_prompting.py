@@ -173,6 +173,8 @@ async def test_live_events_in_order_resumed_across_a_restart(settings, db, fake_
     """Over real HTTP: records arrive in order as they land; the service restarts mid-batch
     (its in-process queue stops with tasks unfinished); reconnecting with Last-Event-ID gets
     the rest, each record once."""
+    # A grace too short to let running prompts finish: the stop cuts them short, as a crash would.
+    settings = settings.model_copy(update={"shutdown_grace_s": 1.0})
     for name, latency in (("quick", 0.05), ("slower", 1.0), ("slowest", 1.3)):
         await slow_endpoint(fake_openai, name, latency)
     await create_runner("Live Run", endpoints=["quick", "slower", "slowest"])

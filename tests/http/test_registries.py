@@ -13,9 +13,9 @@ from service.http import create_app
 from service.settings import Settings
 from tests.factories import create_endpoint, create_key
 from tests.redteam.test_catalogue import (
-    MOONSHOT_ATTACK_MODULES,
+    BUILT_IN_ATTACK_MODULES,
+    BUILT_IN_METRICS,
     MOONSHOT_CONTEXT_STRATEGIES,
-    MOONSHOT_METRICS,
 )
 from tests.support.live_server import live_server
 
@@ -88,7 +88,7 @@ class TestModules:
 
     async def test_attack_modules(self, client):
         ids = (await client.get("/api/v1/attack-modules")).json()
-        assert sorted(ids) == sorted(MOONSHOT_ATTACK_MODULES)
+        assert sorted(ids) == sorted(BUILT_IN_ATTACK_MODULES)
         metadata = (await client.get("/api/v1/attack-modules/metadata")).json()
         assert [item["id"] for item in metadata] == ids
         charswap = next(item for item in metadata if item["id"] == "charswap_attack")
@@ -99,7 +99,7 @@ class TestModules:
 
     async def test_metrics(self, client):
         metrics = (await client.get("/api/v1/metrics")).json()
-        assert sorted(item["id"] for item in metrics) == sorted(MOONSHOT_METRICS)
+        assert sorted(item["id"] for item in metrics) == sorted(BUILT_IN_METRICS)
         assert all(set(item) >= MODULE_KEYS for item in metrics)
         by_id = {item["id"]: item for item in metrics}
         assert by_id["gpt4annotator"]["endpoints"] == ["llm-judge-openai-gpt4-annotator"]

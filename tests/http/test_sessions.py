@@ -8,6 +8,7 @@ from service.api import api_get_all_chats_from_session, api_load_session
 from service.api.chats import append_chat_records, reserve_chat_record_ids
 from service.api.paging import MAX_LIMIT
 from tests.factories import make_chat_record
+from tests.support.answers import json_invalid
 
 METADATA_FIELDS = {
     "session_id", "endpoints", "created_epoch", "created_datetime", "prompt_template",
@@ -143,17 +144,9 @@ class TestCreateSession:
             headers={"content-type": "application/json"},
         )
         assert response.status_code == 422
-        assert response.json() == {
-            "error": [
-                {
-                    "loc": ["body", 14],
-                    "msg": "JSON decode error",
-                    "type": "json_invalid",
-                    "input": {},
-                    "ctx": {"error": "Expecting property name enclosed in double quotes"},
-                }
-            ]
-        }
+        assert response.json() == json_invalid(
+            14, "Expecting property name enclosed in double quotes"
+        )
 
     async def test_an_unregistered_endpoint_is_422_and_creates_nothing(
         self, client, session_body, endpoints

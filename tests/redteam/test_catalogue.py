@@ -26,12 +26,18 @@ MOONSHOT_METRICS = [
     "nudenet_metric", "q16_metric", "readabilityscore", "refusal", "relaxstrmatch",
     "reverseexactstrmatch", "rougescorer", "samplemetric", "spelling", "toxicity-classifier",
 ]
+# Metrics the project adds to Moonshot's.
+OWN_METRICS = ["llm-judge"]
+BUILT_IN_METRICS = [*MOONSHOT_METRICS, *OWN_METRICS]
 MOONSHOT_ATTACK_MODULES = [
     "charswap_attack", "colloquial_wordswap_attack", "homoglyph_attack", "homoglyph_v2_attack",
     "insert_punctuation_attack", "job_role_generator", "malicious_question_generator",
     "payload_mask_attack", "sample_attack_module", "sg_sentence_generator", "textbugger_attack",
     "textfooler_attack", "toxic_sentence_generator", "violent_durian",
 ]
+# Ours, beyond Moonshot's: listed beside its attack modules.
+OWN_ATTACK_MODULES = ["pair"]
+BUILT_IN_ATTACK_MODULES = [*MOONSHOT_ATTACK_MODULES, *OWN_ATTACK_MODULES]
 MOONSHOT_CONTEXT_STRATEGIES = ["add_previous_prompt"]
 MOONSHOT_CATALOGUE = [
     *((RegistryKind.METRIC, name) for name in MOONSHOT_METRICS),
@@ -51,8 +57,8 @@ class TestTheCatalogue:
     @pytest.mark.parametrize(
         ("kind", "names"),
         [
-            (RegistryKind.METRIC, MOONSHOT_METRICS),
-            (RegistryKind.ATTACK_MODULE, MOONSHOT_ATTACK_MODULES),
+            (RegistryKind.METRIC, BUILT_IN_METRICS),
+            (RegistryKind.ATTACK_MODULE, BUILT_IN_ATTACK_MODULES),
             (RegistryKind.CONTEXT_STRATEGY, MOONSHOT_CONTEXT_STRATEGIES),
         ],
     )
@@ -108,12 +114,15 @@ class TestRunnable:
         [
             (RegistryKind.METRIC, "gpt4annotator", "needs a judge endpoint"),
             (RegistryKind.METRIC, "faithfulness", "needs a judge endpoint"),
+            (RegistryKind.METRIC, "llm-judge", "needs a judge endpoint"),
             (RegistryKind.METRIC, "bertscore", "needs a local model"),
             (RegistryKind.METRIC, "toxicity-classifier", "needs a local model"),
             (RegistryKind.METRIC, "exactstrmatch", NOT_IMPLEMENTED),
             (RegistryKind.ATTACK_MODULE, "malicious_question_generator",
              "needs an attacker endpoint"),
-            (RegistryKind.ATTACK_MODULE, "textfooler_attack", "needs a local model"),
+            (RegistryKind.ATTACK_MODULE, "textfooler_attack", "needs a word-embedding model"),
+            (RegistryKind.ATTACK_MODULE, "textbugger_attack", "needs a word-embedding model"),
+            (RegistryKind.ATTACK_MODULE, "pair", "needs an attacker endpoint"),
             (RegistryKind.ATTACK_MODULE, "charswap_attack", NOT_IMPLEMENTED),
         ],
     )

@@ -88,3 +88,19 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_dir: Pat
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"sparring serve did not answer within {STARTUP_TIMEOUT_S:.0f} s.")
+
+
+def secantus_pids(storage: Path) -> list[int]:
+    """Ids of the SecantusDB processes keeping their files in `storage` (read from /proc)."""
+    wanted = str(storage.resolve())
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any("secantusd" in argument for argument in arguments) and wanted in arguments:
+            pids.append(int(entry.name))
+    return pids

@@ -1,4 +1,5 @@
-"""A real redis-server for the tests, on a free 127.0.0.1 port, with nothing kept on disk."""
+"""A real redis-server for the tests, on a free 127.0.0.1 port; stopped and started again for
+outages, with its data kept on disk or not."""
 
 import os
 import shutil
@@ -6,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -38,34 +40,68 @@ def redis_server_executable() -> str:
     return found
 
 
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """Run redis-server until the block ends; yields its URL."""
-    executable = redis_server_executable()
-    port = free_loopback_port()
-    process = subprocess.Popen(
-        [
-            executable,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        _wait_until_ready(url, process)
-        yield url
-    finally:
+class RedisServer:
+    """One redis-server on a fixed free port, stopped and started again at will (an outage).
+
+    With `data_dir`, what it holds is kept on disk (an append-only file written at every
+    command) and read back when it starts again; without, a restart starts empty.
+    """
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self.executable = redis_server_executable()
+        self.port = free_loopback_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)]
+            if self.data_dir is not None else ["--appendonly", "no"]
+        )
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--save", "",
+                *persistence,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        _wait_until_ready(self.url, self.process)
+
+    def stop(self) -> None:
+        """Stop it as an operator would (SIGTERM: it writes its data first, if it keeps any)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def redis_server(data_dir: Path | None = None) -> Iterator[str]:
+    """Run redis-server until the block ends; yields its URL."""
+    with running_redis_server(data_dir) as server:
+        yield server.url
+
+
+@contextmanager
+def running_redis_server(data_dir: Path | None = None) -> Iterator[RedisServer]:
+    """A `RedisServer`, started; stopped when the block ends, whatever happened to it."""
+    server = RedisServer(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> None:

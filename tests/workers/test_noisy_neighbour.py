@@ -89,8 +89,9 @@ async def test_b_echo_prompt_stays_fast_while_a_floods(db, settings, fake_openai
     assert flood_left > 0, during
     assert p95(during) <= 3 * p95(quiet) + DELAY_S, (quiet, during)
     assert await flood_done()
-    # Nothing idled while work waited: the flood took about its work over the slots.
-    assert flood_s < 3 * FLOOD_PROMPTS * FLOOD_ENDPOINTS * DELAY_S / SLOTS
+    # Nothing idled while work waited: the flood took about its work over the slots (a wide
+    # margin for a busy machine; bench/ measures it).
+    assert flood_s < 5 * FLOOD_PROMPTS * FLOOD_ENDPOINTS * DELAY_S / SLOTS
 
 
 @pytest.mark.server_only

@@ -9,7 +9,8 @@ an append.
 Modules by job, each importing only those listed before it: `transitions` (the conditional
 writes), `batches` (reading batches and results), `admission` (the cap on a workspace's
 unfinished tasks), `settling` (ending tasks and batches, cancel), `creating` (storing a
-batch), `running` (running a task), `recovery` (start-up).
+batch), `running` (running a task), `recovery` (start-up, and the sweep of tasks
+that never reached the queue).
 Nothing in them imports this package's `__init__`.
 """
 
@@ -27,7 +28,7 @@ from service.api.prompting.creating import (
     api_send_prompt,
     create_batch,
 )
-from service.api.prompting.recovery import recover_unfinished
+from service.api.prompting.recovery import recover_unfinished, stale_unfinished_tasks
 from service.api.prompting.running import Limiter, Runtime, run_prompt_task
 from service.api.prompting.settling import cancel_prompts
 
@@ -44,6 +45,7 @@ __all__ = [
     "get_batch",
     "recover_unfinished",
     "run_prompt_task",
+    "stale_unfinished_tasks",
     "task_places",
     "unfinished_tasks",
     "wait_for_batch",

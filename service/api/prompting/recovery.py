@@ -1,13 +1,23 @@
-"""Start-up: queue again what a previous process left unfinished, settle what it left unsaid."""
+"""Queueing again what was left: at start-up, what a previous process left unfinished (and
+settling what it left unsaid); while running, what was stored but never reached the queue."""
 
 from beanie import SortDirection
 from beanie.operators import In
+from pydantic import BaseModel
 
-from models import PromptBatch
-from models.batches import UNFINISHED_BATCH, UNFINISHED_TASK
+from models import PromptBatch, PromptTask
+from models.batches import UNFINISHED_BATCH, UNFINISHED_TASK, task_key
 from service.api.context import require_database
-from service.api.prompting.batches import TaskId, tasks_of
+from service.api.prompting.batches import TaskId, TaskPlace, tasks_of
 from service.api.prompting.settling import settle_batch
+
+
+class BatchEndpoints(BaseModel):
+    """A batch read for the ids of its tasks."""
+
+    workspace: str
+    batch_id: str
+    endpoints: list[str]
 
 
 async def recover_unfinished() -> list[str]:
@@ -29,3 +39,29 @@ async def recover_unfinished() -> list[str]:
         else:
             await settle_batch(batch)
     return task_ids
+
+
+async def stale_unfinished_tasks(created_before: float) -> dict[str, tuple[str, str]]:
+    """(workspace, session) of each unfinished task of the unfinished batches stored before
+    `created_before` (epoch seconds), by task id: the periodic sweep queues those of them that
+    have no entry in Redis again (a failed enqueue, Redis restarted without its data).
+
+    Two queries however many batches: the batches (index `status_created`), then their
+    unfinished tasks by `_id`, which follow from each batch's endpoints.
+    """
+    require_database()
+    batches = PromptBatch.find(
+        In(PromptBatch.status, list(UNFINISHED_BATCH)),
+        PromptBatch.created_at < created_before,
+    ).project(BatchEndpoints)
+    task_ids = [
+        task_key(batch.workspace, batch.batch_id, endpoint)
+        async for batch in batches
+        for endpoint in batch.endpoints
+    ]
+    if not task_ids:
+        return {}
+    tasks = PromptTask.find(
+        In(PromptTask.id, task_ids), In(PromptTask.status, list(UNFINISHED_TASK))
+    ).project(TaskPlace)
+    return {task.id: (task.workspace, task.session_id) async for task in tasks}

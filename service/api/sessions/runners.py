@@ -1,11 +1,12 @@
 """Runners, as the web API handles them: created and deleted together with their session."""
 
+import contextlib
 import time
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from models import Runner
+from models import Runner, Session
 from models.keys import runner_key
 from service.api.context import require_database
 from service.api.errors import RUNNER_NOT_FOUND, Conflict, NotFound
@@ -19,6 +20,7 @@ from service.api.sessions.store import (
     metadata_of,
     new_session_document,
 )
+from service.api.transactions import in_transaction
 
 
 async def require_runner(runner_id: str, workspace: str) -> Runner:
@@ -49,9 +51,14 @@ async def create_runner_with_session(
     *,
     workspace: str = DEFAULT_WORKSPACE,
 ) -> tuple[RunnerInfo, SessionMetadata]:
-    """Create a runner and its session in one go; Conflict when the name is taken."""
+    """Create a runner and its session in one go; Conflict when the name is taken.
+
+    Both or neither: one transaction where the server has them. Without (mongomock, a
+    standalone mongod) the runner is written first, so a create cut off between the two writes
+    leaves a runner without a session, and the same create sent again completes it.
+    """
     runner_id = runner_id_for(name)
-    require_database()
+    database = require_database()
     await check_named_settings(runner_args, workspace)
     runner = Runner(
         id=runner_key(workspace, runner_id),
@@ -62,20 +69,89 @@ async def create_runner_with_session(
         endpoints=list(endpoints),
         created_at=time.time(),
     )
-    try:
-        await runner.insert()
-    except DuplicateKeyError as error:
-        raise Conflict(f"Runner {runner_id} already exists.") from error
     session = new_session_document(
         runner_id, endpoints, runner_args, workspace, runner_name=name, description=description
     )
+    if database.supports_transactions:
+        runner = await _insert_together(runner, session)
+    else:
+        runner = await _insert_in_order(runner, session)
+    return runner_info(runner), metadata_of(session)
+
+
+def _taken(runner: Runner, error: Exception) -> Conflict:
+    conflict = Conflict(f"Runner {runner.runner_id} already exists.")
+    conflict.__cause__ = error
+    return conflict
+
+
+async def _insert_together(runner: Runner, session: Session) -> Runner:
+    async def insert_both(transaction: Any) -> None:
+        await runner.insert(session=transaction)
+        await session.insert(session=transaction)
+
+    try:
+        await in_transaction(insert_both)
+    except DuplicateKeyError as error:
+        # A runner alone can still be there from before transactions were used.
+        return await _complete_earlier_try(runner, session, error)
+    return runner
+
+
+async def _insert_in_order(runner: Runner, session: Session) -> Runner:
+    """The runner, then its session; an outage between them is completed by a retry."""
+    try:
+        await runner.insert()
+    except DuplicateKeyError as error:
+        return await _complete_earlier_try(runner, session, error)
     try:
         await session.insert()
-    except BaseException:
-        # The pair is created together or not at all.
-        await Runner.get_pymongo_collection().delete_one({"_id": runner.id})
+    except DuplicateKeyError as error:
+        # A session of that name is there: the Session API's, or one an identical create
+        # completed meanwhile on this runner, which then stays its runner.
+        stored = await Session.get(session.id)
+        if stored is None or not _same_session(stored, session):
+            await _undo_runner(runner)
+        raise _taken(runner, error) from error
+    except PyMongoError:
+        await _undo_runner(runner)
         raise
-    return runner_info(runner), metadata_of(session)
+    return runner
+
+
+async def _undo_runner(runner: Runner) -> None:
+    # Best effort: in an outage this fails too, and the same create sent again completes the
+    # pair. Only this create's runner (its `created_at`) is removed.
+    with contextlib.suppress(PyMongoError):
+        await Runner.get_pymongo_collection().delete_one(
+            {"_id": runner.id, "created_at": runner.created_at}
+        )
+
+
+async def _complete_earlier_try(runner: Runner, session: Session, error: Exception) -> Runner:
+    """The runner of an earlier try of this very create that stopped before its session, with
+    that session written now; Conflict when the name is simply taken."""
+    earlier = await Runner.get(runner.id)
+    if earlier is None or not _same_runner(earlier, runner):
+        raise _taken(runner, error)
+    try:
+        await session.insert()
+    except DuplicateKeyError as taken:
+        raise _taken(runner, taken) from taken
+    return earlier
+
+
+def _same_session(stored: Session, wanted: Session) -> bool:
+    return (stored.runner_name, stored.description, stored.endpoints) == (
+        wanted.runner_name, wanted.description, wanted.endpoints
+    )
+
+
+def _same_runner(stored: Runner, wanted: Runner) -> bool:
+    """Whether `stored` is what `wanted` would write, but for when it was written."""
+    return stored.model_dump(exclude={"created_at"}) == wanted.model_dump(
+        exclude={"created_at"}
+    )
 
 
 async def get_runner(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> RunnerInfo:

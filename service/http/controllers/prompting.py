@@ -1,6 +1,7 @@
 """Prompting a session: send a prompt to all its endpoints, cancel, read a batch, live events."""
 
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -14,8 +15,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.serialization import encode_json
 
 from service.api.accounts import Principal
-from service.api.errors import InvalidInput
-from service.api.events import follow_events
+from service.api.events import Outage, follow_events_telling_outages
 from service.api.limits import Limits
 from service.api.notifier import EventNotifier
 from service.api.prompting import api_send_prompt, cancel_prompts, get_batch
@@ -23,6 +23,7 @@ from service.api.stream_slots import StreamSlots
 from service.api.ui_callback import start_batch
 from service.http.auth import ACCESS_TOKEN_OPT
 from service.http.deps import ExistingSession, Workspace
+from service.http.errors import InvalidBody
 from service.http.live_state import provide_notifier, provide_stream_slots
 from service.http.params import RunnerId
 from service.http.prompt_schemas import BatchOut, Cancelled, PromptCreate, PromptInfo
@@ -36,6 +37,8 @@ LAST_EVENT_ID_HEADER = "last-event-id"
 HEARTBEAT_S = 15.0
 # Tells a browser's EventSource how long to wait before it reconnects (ms).
 RETRY_MS = 2000
+# Sent while the database does not answer: the stream stays open and goes on once it is back.
+OUTAGE_COMMENT = "database unavailable; retrying"
 
 Wait = Annotated[
     bool,
@@ -59,6 +62,13 @@ LastEventId = Annotated[
 ]
 
 
+def _bad_header(message: str, given: str) -> InvalidBody:
+    # Located in the header it came in, as Moonshot's validation errors locate theirs.
+    return InvalidBody(message, errors=[{
+        "loc": ["header", "Last-Event-ID"], "msg": message, "type": "value_error", "input": given,
+    }])
+
+
 def _resume_after(request: Request, last_event_id: int | None) -> int | None:
     header = request.headers.get(LAST_EVENT_ID_HEADER)
     if header is None or not header.strip():
@@ -66,11 +76,9 @@ def _resume_after(request: Request, last_event_id: int | None) -> int | None:
     try:
         after = int(header.strip())
     except ValueError as error:
-        raise InvalidInput(
-            "Last-Event-ID must be an event number.", field="last_event_id"
-        ) from error
+        raise _bad_header("Last-Event-ID must be an event number.", header) from error
     if not 0 <= after <= MAX_INT64:
-        raise InvalidInput("Last-Event-ID must be 0 or more.", field="last_event_id")
+        raise _bad_header("Last-Event-ID must be 0 or more.", header)
     return after
 
 
@@ -172,12 +180,20 @@ class PromptingController(Controller):
 
         async def messages() -> AsyncIterator[ServerSentEventMessage]:
             try:
-                async for event in follow_events(
+                async for event in follow_events_telling_outages(
                     runner_id, after=after, workspace=workspace, notifier=notifier,
                     heartbeat_s=HEARTBEAT_S, follow=follow,
                 ):
+                    # Comments carry no data line: a browser dispatches no empty message.
                     if event is None:
-                        yield ServerSentEventMessage(comment="keep-alive")
+                        yield ServerSentEventMessage(data=None, comment="keep-alive")
+                    elif isinstance(event, Outage):
+                        # Should the connection drop meanwhile, reconnect no sooner than the
+                        # stream itself asks again.
+                        yield ServerSentEventMessage(
+                            data=None, comment=OUTAGE_COMMENT,
+                            retry=max(RETRY_MS, math.ceil(event.retry_s * 1000)),
+                        )
                     else:
                         yield ServerSentEventMessage(
                             id=event.seq,

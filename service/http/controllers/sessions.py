@@ -33,7 +33,7 @@ from service.http.schemas import (
     SessionResponse,
     Success,
 )
-from service.http.streaming import chat_streams_json
+from service.http.streaming import chat_streams_json, started
 
 
 class SessionController(SessionEditRoutes, Controller):
@@ -110,7 +110,8 @@ class SessionController(SessionEditRoutes, Controller):
     )
     async def all_chats(self, runner_id: RunnerId, workspace: Workspace) -> Stream:
         streams = await session_chat_streams(runner_id, workspace=workspace)
-        return Stream(chat_streams_json(streams), media_type=MediaType.JSON)
+        body = await started(chat_streams_json(streams), f"Chats of session {runner_id!r}")
+        return Stream(body, media_type=MediaType.JSON)
 
     @get("/{runner_id:str}/chats/{endpoint:str}", summary="One endpoint's chats, page by page")
     async def chat_page(
