@@ -22,6 +22,7 @@ from bench.cases import (
     idle_streams,
     imports,
     noisy_neighbour,
+    redteam,
     sessions,
     users,
 )
@@ -45,6 +46,7 @@ CASES: dict[str, Callable[[RunContext], Awaitable[CaseResult]]] = {
     "idle_streams": idle_streams.run,
     "noisy_neighbour": noisy_neighbour.run,
     "import": imports.run,
+    "redteam": redteam.run,
 }
 
 
@@ -104,7 +106,8 @@ async def run(arguments: argparse.Namespace) -> tuple[Path, bool]:
                 try:
                     result = await CASES[name](context)
                 except (
-                    MoonshotError, ServerError, httpx.HTTPError, imports.ImportMismatch
+                    MoonshotError, ServerError, httpx.HTTPError, imports.ImportMismatch,
+                    redteam.RunFailed,
                 ) as error:
                     # One broken case should not cost the figures of the others.
                     log.exception("%s: failed", name)

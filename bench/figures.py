@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from bench.timing import summarize
 
-Unit = Literal["ms", "records/s", "req/s", "users served"]
+Unit = Literal["ms", "records/s", "req/s", "users served", "prompts/s"]
 
 
 @dataclass
@@ -21,6 +21,8 @@ class Figure:
     # over Moonshot's. None when only one system was measured.
     advantage: float | None = None
     note: str = ""
+    # Database commands Sparring sent per operation (a PyMongo command listener), when counted.
+    commands: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +45,7 @@ def timed(
     sparring: list[float] | None,
     moonshot: list[float] | None,
     note: str = "",
+    commands: float | None = None,
 ) -> Figure:
     """A figure of durations in seconds per call, summarized in milliseconds."""
     ours = summarize(sparring) if sparring else None
@@ -52,7 +55,7 @@ def timed(
         advantage = theirs["median_ms"] / ours["median_ms"]
     return Figure(
         key=f"{case}.{name}.{size}", case=case, measure=measure, size=size, unit="ms",
-        sparring=ours, moonshot=theirs, advantage=advantage, note=note,
+        sparring=ours, moonshot=theirs, advantage=advantage, note=note, commands=commands,
     )
 
 
@@ -65,6 +68,7 @@ def rated(
     sparring: dict[str, Any] | None,
     moonshot: dict[str, Any] | None,
     note: str = "",
+    commands: float | None = None,
 ) -> Figure:
     """A figure of rates; each side carries its rate under `per_s`."""
     advantage = None
@@ -73,6 +77,7 @@ def rated(
     return Figure(
         key=f"{case}.{name}.{size}", case=case, measure=measure, size=size, unit=unit,
         sparring=sparring, moonshot=moonshot, advantage=advantage, note=note,
+        commands=commands,
     )
 
 

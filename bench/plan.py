@@ -39,6 +39,11 @@ class Plan:
     child_timeout_s: float
     # Import case: records of the session Moonshot makes and Sparring imports.
     import_records: int
+    # Redteam case: one charswap_attack run of `redteam_prompts` attack prompts over
+    # `redteam_endpoints` endpoints answering in `redteam_latency_s`.
+    redteam_prompts: int
+    redteam_endpoints: int
+    redteam_latency_s: float
 
 
 TINY = Plan(
@@ -62,6 +67,9 @@ TINY = Plan(
     fanout_repeats=2,
     child_timeout_s=120.0,
     import_records=2_000,
+    redteam_prompts=4,
+    redteam_endpoints=3,
+    redteam_latency_s=0.05,
 )
 
 QUICK = Plan(
@@ -85,6 +93,9 @@ QUICK = Plan(
     fanout_repeats=5,
     child_timeout_s=600.0,
     import_records=10_000,
+    redteam_prompts=100,
+    redteam_endpoints=10,
+    redteam_latency_s=0.2,
 )
 
 FULL = Plan(
@@ -108,6 +119,9 @@ FULL = Plan(
     fanout_repeats=10,
     child_timeout_s=1_800.0,
     import_records=100_000,
+    redteam_prompts=100,
+    redteam_endpoints=10,
+    redteam_latency_s=0.2,
 )
 
 PLANS: dict[Mode, Plan] = {"tiny": TINY, "quick": QUICK, "full": FULL}

@@ -27,6 +27,8 @@ def _side(figure: Figure, side: dict[str, Any] | None) -> str:
             f"{_number(side['per_s'])} req/s, p50 {_number(side['p50_ms'])} ms, "
             f"p99 {_number(side['p99_ms'])} ms, {side['errors']} errors"
         )
+    if figure.unit == "prompts/s":
+        return f"{_number(side['per_s'])} prompts/s, {_number(side['seconds'])} s wall"
     if "served" in side:
         return (
             f"{side['served']}/{side['users']} served, {side['errors']} errors, "
@@ -48,17 +50,18 @@ def markdown(
         f"Sparring's database: {run['database']}. Run time: {run['duration_s']:.0f} s.",
         "",
         "Advantage: Moonshot's time over Sparring's, or Sparring's rate over Moonshot's "
-        "(above 1: Sparring is ahead).",
+        "(above 1: Sparring is ahead). Commands/op: database commands Sparring sends per "
+        "operation (a PyMongo command listener; – where not counted).",
         "",
-        "| case | measure | size | Sparring | Moonshot | advantage |",
-        "|---|---|---|---|---|---|",
+        "| case | measure | size | Sparring | commands/op | Moonshot | advantage |",
+        "|---|---|---|---|---|---|---|",
     ]
     for figure in figures:
         advantage = "–" if figure.advantage is None else f"{_number(figure.advantage)}×"
         measure = figure.measure + (f" ({figure.note})" if figure.note else "")
         lines.append(
             f"| {figure.case} | {measure} | {figure.size} | {_side(figure, figure.sparring)} | "
-            f"{_side(figure, figure.moonshot)} | {advantage} |"
+            f"{_number(figure.commands, 1)} | {_side(figure, figure.moonshot)} | {advantage} |"
         )
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for check in checks:

@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+from bench.commands import CommandCounter
 from bench.processes import Server, start_server
-from service import api
-from service.database import current_database
+from service.database import close_database, open_database
 from service.settings import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -29,6 +30,8 @@ class SparringDatabase:
     database: str
     description: str
     bucket_size: int
+    # Counts every command the harness's own client sends (the api functions the cases call).
+    commands: CommandCounter
 
 
 @asynccontextmanager
@@ -42,10 +45,12 @@ async def open_sparring(work_dir: Path, mongodb_uri: str | None) -> AsyncIterato
     uri = mongodb_uri or (configured.get_secret_value() if configured else None)
     name = f"sparring_bench_{uuid.uuid4().hex[:8]}"
     data_dir = work_dir / "sparring-data"
-    await api.connect(uri, database=name, data_dir=data_dir)
-    opened = current_database()
-    if opened is None:
-        raise RuntimeError("service.api.connect() left no database bound.")
+    commands = CommandCounter()
+    # As `service.api.connect` opens it, with the counter on the client.
+    overrides: dict[str, Any] = {} if uri is None else {"mongodb_uri": uri}
+    opened = await open_database(
+        Settings(database=name, data_dir=data_dir, **overrides), event_listeners=[commands]
+    )
     try:
         build = await opened.database.command("buildInfo")
         if opened.embedded is not None:
@@ -60,22 +65,29 @@ async def open_sparring(work_dir: Path, mongodb_uri: str | None) -> AsyncIterato
         yield SparringDatabase(
             uri=server_uri, embedded=opened.embedded is not None, data_dir=data_dir,
             database=name, description=description,
-            bucket_size=opened.bucket_size,
+            bucket_size=opened.bucket_size, commands=commands,
         )
     finally:
         if opened.embedded is None:
             await opened.client.drop_database(name)
-        await api.disconnect()
+        await close_database()
 
 
 @asynccontextmanager
 async def serve(
-    database: SparringDatabase, work_dir: Path, *, timeout_s: float
+    database: SparringDatabase,
+    work_dir: Path,
+    *,
+    timeout_s: float,
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[Server]:
-    """Sparring's HTTP service in its own process on a free 127.0.0.1 port, on `database`."""
+    """Sparring's HTTP service in its own process on a free 127.0.0.1 port, on `database`.
+
+    `settings` adds environment variables (e.g. `SPARRING_REDIS_URL`) for the server process.
+    """
     # The URI may carry a password: it goes in the environment, never on the command line.
-    environment = None if database.embedded else {"SPARRING_MONGODB_URI": database.uri}
-    data_dir = database.data_dir if database.embedded else work_dir / "sparring-server"
+    environment = {**server_environment(database), **(settings or {})}
+    data_dir = server_data_dir(database, work_dir)
     async with start_server(
         "sparring",
         [
@@ -85,6 +97,18 @@ async def serve(
         cwd=REPOSITORY,
         log_path=work_dir / "logs" / "sparring-server.log",
         timeout_s=timeout_s,
-        environment=environment,
+        environment=environment or None,
     ) as server:
         yield server
+
+
+def server_data_dir(database: SparringDatabase, work_dir: Path) -> Path:
+    """The data dir of the server process: that of the embedded database, else its own (where
+    its generated secret key is kept, which every worker of it must share)."""
+    return database.data_dir if database.embedded else work_dir / "sparring-server"
+
+
+def server_environment(database: SparringDatabase) -> dict[str, str]:
+    """How another process (a worker) reaches the server's database: the URI goes in the
+    environment, since it may carry a password."""
+    return {} if database.embedded else {"SPARRING_MONGODB_URI": database.uri}

@@ -5,15 +5,22 @@ database and with the per-key rate limit raised so that it never binds: the one 
 `SPARRING_MONGODB_URI` (from the environment, since it may carry a password), else the embedded
 server of the data dir, which the harness started.
 
+The server counts the database commands it sends (a PyMongo listener registered before its
+client is made) and answers the count at `GET /__bench/commands`, outside the app.
+
 Usage: python -m bench.sparring_server --database NAME --data-dir DIR --port PORT
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from pymongo import monitoring
 
+from bench.commands import COMMANDS_PATH, CommandCounter
 from service.cli import configure_logging
 from service.http import create_app
 from service.settings import Settings
@@ -21,6 +28,21 @@ from service.settings import Settings
 # The load tests measure the service, not its per-key limit (600 a minute by default).
 BENCH_RATE_LIMIT_PER_MINUTE = 1_000_000_000
 BENCH_MAX_STREAMS = 1_000
+
+
+def counting(app: Any, counter: CommandCounter) -> Any:
+    """`app`, but `GET COMMANDS_PATH` answers the commands sent so far: {"count": n}."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != COMMANDS_PATH:
+            await app(scope, receive, send)
+            return
+        body = json.dumps({"count": counter.count, "by_name": counter.by_name}).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return wrapped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         max_streams_per_workspace=BENCH_MAX_STREAMS,
     )
     configure_logging(settings)
+    counter = CommandCounter()
+    # Registered globally, so the client the app's lifespan makes carries it.
+    monitoring.register(counter)
     uvicorn.run(
-        create_app(settings),
+        counting(create_app(settings), counter),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

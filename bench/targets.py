@@ -139,6 +139,19 @@ def _users(figures: Figures) -> TargetCheck:
     )
 
 
+def _redteam(figures: Figures) -> TargetCheck:
+    text = (
+        "charswap_attack run, 100 attack prompts over 10 endpoints of 200 ms: ≥5× Moonshot's "
+        "prompts/s (in process and through Redis)"
+    )
+    runs = [f for f in figures.values() if f.case == "redteam"]
+    if not runs or any(f.advantage is None for f in runs):
+        return TargetCheck(text, "not measured", None)
+    worst = min(runs, key=lambda f: f.advantage or 0)
+    measured = ", ".join(f"{f.key.split('.')[1]} {f.advantage:.1f}×" for f in runs)
+    return TargetCheck(text, f"{measured} ({worst.size})", (worst.advantage or 0) >= 5)
+
+
 def check_all(figures: list[Figure], levels: tuple[int, ...]) -> list[TargetCheck]:
     by_key = {figure.key: figure for figure in figures}
     largest = max(levels)
@@ -169,4 +182,5 @@ def check_all(figures: list[Figure], levels: tuple[int, ...]) -> list[TargetChec
         _fill_flat(by_key),
         _fanout(by_key),
         _users(by_key),
+        _redteam(by_key),
     ]

@@ -9,6 +9,7 @@ from models.endpoints import Endpoint, EndpointParams
 from models.events import EventCounter, EventKind, SessionEvent
 from models.registries import RegistryConfig, RegistryEntry, RegistryKind
 from models.runners import Runner
+from models.runs import AttackRun, RunStatus
 from models.sessions import Session
 
 DOCUMENTS = [
@@ -29,11 +30,13 @@ DOCUMENTS = [
     SessionEvent,
     EventCounter,
     Bookmark,
+    AttackRun,
 ]
 
 __all__ = [
     "DOCUMENTS",
     "ApiKey",
+    "AttackRun",
     "AuditEntry",
     "BatchStatus",
     "Bookmark",
@@ -51,6 +54,7 @@ __all__ = [
     "RegistryEntry",
     "RegistryKind",
     "Role",
+    "RunStatus",
     "Runner",
     "Session",
     "SessionEvent",

@@ -60,6 +60,9 @@ class PromptBatch(Document):
     created_by: str = ""
     created_at: float
     finished_at: float | None = None
+    # Set on the batches of a red-teaming run: the run, and which of its attack prompts this is.
+    run_id: str = ""
+    prompt_key: str = ""
 
     class Settings:
         name = "prompt_batches"
@@ -70,6 +73,10 @@ class PromptBatch(Document):
             ),
             # Start-up looks for unfinished batches of every workspace: the one unscoped query.
             IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+            IndexModel(
+                [("workspace", ASCENDING), ("run_id", ASCENDING), ("created_at", ASCENDING)],
+                name="workspace_run_created",
+            ),
         ]
 
 
@@ -93,6 +100,10 @@ class PromptTask(Document):
     record: dict[str, Any] | None = None
     created_at: float
     finished_at: float | None = None
+    # The red-teaming run the task's batch belongs to ("" for a prompt sent by hand), and
+    # whether the run has counted its answer.
+    run_id: str = ""
+    counted: bool = False
 
     class Settings:
         name = "prompt_tasks"
@@ -109,5 +120,10 @@ class PromptTask(Document):
             # Counting a workspace's unfinished tasks, against its cap on queued tasks.
             IndexModel(
                 [("workspace", ASCENDING), ("status", ASCENDING)], name="workspace_status"
+            ),
+            # A run's counts per endpoint are read from its tasks.
+            IndexModel(
+                [("workspace", ASCENDING), ("run_id", ASCENDING), ("endpoint", ASCENDING)],
+                name="workspace_run_endpoint",
             ),
         ]

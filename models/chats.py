@@ -1,6 +1,6 @@
 """Chat history: records embedded in bounded bucket documents, and their id counters."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from beanie import Document
 from pydantic import BaseModel, BeforeValidator, Field
@@ -13,6 +13,10 @@ def _seconds_as_text(value: object) -> object:
 
 # Moonshot stores and returns a duration as the text of float seconds ("0.0002114749995598686").
 DurationText = Annotated[str, BeforeValidator(_seconds_as_text)]
+
+
+# Stored only on the records of a run: a record sent by hand stays Moonshot's shape.
+RUN_FIELDS = frozenset({"run_id", "score", "success", "explanation", "score_error"})
 
 
 class MoonshotChatRecord(BaseModel):
@@ -37,6 +41,17 @@ class ChatRecord(MoonshotChatRecord):
 
     # Not one of Moonshot's fields, so the HTTP shapes (`MoonshotChatRecord`) leave it out.
     sent_by: str = ""
+    # Set on the records of a red-teaming run: the run, and the metric's verdict on the answer
+    # (`score_error` instead when the metric, or its judge, could give none).
+    run_id: str = ""
+    score: float | None = None
+    success: bool | None = None
+    explanation: str | None = None
+    score_error: str = ""
+
+    def document(self) -> dict[str, Any]:
+        """The record as stored: a record sent by hand keeps Moonshot's shape (and `sent_by`)."""
+        return self.model_dump(exclude=None if self.run_id else set(RUN_FIELDS))
 
 
 class ChatBucket(Document):

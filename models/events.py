@@ -12,6 +12,7 @@ from models.keys import SEPARATOR
 class EventKind(StrEnum):
     RECORD = "record"
     BATCH = "batch"
+    RUN = "run"
 
 
 def event_counter_key(workspace: str, session_id: str) -> str:
@@ -23,9 +24,11 @@ def event_key(workspace: str, session_id: str, fact: str) -> str:
 
 
 class SessionEvent(Document):
-    """A chat record that landed or a batch that changed status; `_id` is `workspace|session|fact`.
+    """A chat record that landed, or a batch or a run that changed status; `_id` is
+    `workspace|session|fact`.
 
-    `fact` names what happened (`record|<epoch>|<endpoint>|<id>`, `batch|<batch>|<status>`), so
+    `fact` names what happened (`record|<epoch>|<endpoint>|<id>`, `batch|<batch>|<status>`,
+    `run|<run>|<status>`), so
     a task that runs twice logs its record once. `seq` numbers the session's events in the order
     they were logged; it is set just after the event is stored.
     """
@@ -42,6 +45,7 @@ class SessionEvent(Document):
     endpoint: str = ""
     chat_record_id: int = 0
     task_id: str = ""
+    run_id: str = ""
     at: float
     numbered_at: float | None = None
 

@@ -53,13 +53,16 @@ class Session(Document, SessionFields):
                 name="workspace_session_id",
                 unique=True,
             ),
+            # The listing order, runner id last so that it is total (keyset paging). A new name:
+            # an index changed under its old name would fail to build on existing databases.
             IndexModel(
                 [
                     ("workspace", ASCENDING),
                     ("created_datetime", DESCENDING),
                     ("created_epoch", DESCENDING),
+                    ("session_id", DESCENDING),
                 ],
-                name="workspace_newest_first",
+                name="workspace_listing_order",
             ),
             # Which sessions use an endpoint (an endpoint in use cannot be deleted).
             IndexModel(

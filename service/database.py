@@ -5,6 +5,7 @@ nature; it is only ever set by `open_database` (app lifespan, worker start-up, `
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,12 +113,15 @@ def embedded_server(settings: Settings) -> EmbeddedServer:
     )
 
 
-async def open_database(settings: Settings) -> Database:
+async def open_database(
+    settings: Settings, *, event_listeners: Sequence[Any] = ()
+) -> Database:
     """Connect to `settings.mongodb_uri`; without one, to the embedded server of the data dir.
 
     On the embedded default every process of a deployment shares one server: the one another
     sparring process (`sparring serve`, usually) started, if it answers, else one started here,
-    which this process stops when it closes the database.
+    which this process stops when it closes the database. `event_listeners` are PyMongo
+    monitoring listeners for the client (the benchmark counts commands with one).
     """
     embedded: EmbeddedServer | None = None
     if settings.mongodb_uri is None:
@@ -126,7 +130,9 @@ async def open_database(settings: Settings) -> Database:
         uri = embedded.start()
     else:
         uri = settings.mongodb_uri.get_secret_value()
-    client: AsyncMongoClient = AsyncMongoClient(uri, **client_options(settings))
+    client: AsyncMongoClient = AsyncMongoClient(
+        uri, event_listeners=list(event_listeners), **client_options(settings)
+    )
     try:
         return await bind_database(
             client[settings.database], client, bucket_size=settings.bucket_size, embedded=embedded

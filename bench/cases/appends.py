@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cases.chats import page_cursor
+from bench.commands import CommandCounter, measure_counted
 from bench.context import RunContext, log
 from bench.figures import CaseResult, Figure, rate_of, rated, timed
 from bench.plan import Plan
@@ -45,14 +46,21 @@ async def _append(runner: str, record: ChatRecord) -> None:
         raise RuntimeError(f"Record {record.chat_record_id} of {runner} was not stored.")
 
 
-async def single_appends(count: int) -> list[float]:
-    """One append per record, ids reserved beforehand as a prompt's task reserves them."""
+async def single_appends(
+    count: int, counter: CommandCounter
+) -> tuple[list[float], float | None]:
+    """One append per record, ids reserved beforehand as a prompt's task reserves them; the
+    times, and the commands each append sent."""
     runner = await _new_session("Bench Single Appends")
     records = await _reserved_records(runner, count)
-    return await measure_async(lambda i: _append(runner, records[i]), Bound(count, float("inf")))
+    return await measure_counted(
+        counter, lambda i: _append(runner, records[i]), Bound(count, float("inf"))
+    )
 
 
-async def reserve_and_append(count: int) -> list[float]:
+async def reserve_and_append(
+    count: int, counter: CommandCounter
+) -> tuple[list[float], float | None]:
     """One reservation and one append per record: a prompt with one endpoint, end to end."""
     runner = await _new_session("Bench Reserve And Append")
 
@@ -60,7 +68,7 @@ async def reserve_and_append(count: int) -> list[float]:
         number = await reserve_chat_record_id(runner, ENDPOINT, workspace=WORKSPACE)
         await _append(runner, records_for([number])[0])
 
-    return await measure_async(append, Bound(count, float("inf")))
+    return await measure_counted(counter, append, Bound(count, float("inf")))
 
 
 async def batched_appends(count: int, batch: int) -> dict[str, Any]:
@@ -156,8 +164,10 @@ async def run(context: RunContext) -> CaseResult:
     plan = context.plan
     result = CaseResult()
     log.info("appends: Sparring, %d single appends", plan.batch_records)
-    single = await single_appends(plan.batch_records)
-    reserved = await reserve_and_append(plan.batch_records)
+    single, single_commands = await single_appends(plan.batch_records, context.sparring.commands)
+    reserved, reserved_commands = await reserve_and_append(
+        plan.batch_records, context.sparring.commands
+    )
     batched = {
         batch: await batched_appends(plan.batch_records, batch) for batch in plan.batch_sizes
     }
@@ -171,9 +181,9 @@ async def run(context: RunContext) -> CaseResult:
     size = f"records={plan.batch_records}"
     result.figures += [
         timed(CASE, "single", "append one record (id reserved with its prompt)", size, single,
-              theirs),
+              theirs, commands=single_commands),
         timed(CASE, "reserve_and_append", "reserve an id, then append one record", size,
-              reserved, theirs),
+              reserved, theirs, commands=reserved_commands),
     ]
     moonshot_rate = None if theirs is None else rate_of(len(theirs), sum(theirs), theirs)
     for batch, rate in batched.items():

@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from bench.commands import per_call, server_commands
 from bench.context import RunContext, log
 from bench.figures import CaseResult, timed
 from bench.processes import Server
@@ -49,8 +50,9 @@ async def prompt_times(
 
 async def measure(
     server: Server, context: RunContext, fake: FakeOpenAI
-) -> tuple[dict[str, list[float]], int]:
-    """Wall times of prompts to one and to all endpoints, and the most calls seen at once."""
+) -> tuple[dict[str, list[float]], int, dict[str, float | None]]:
+    """Wall times of prompts to one and to all endpoints, the most calls seen at once, and
+    the commands the server sent per prompt (counted on the server, its background included)."""
     plan = context.plan
     async with httpx.AsyncClient(base_url=server.base_url, timeout=PROMPT_TIMEOUT_S) as client:
         endpoints = []
@@ -70,15 +72,21 @@ async def measure(
             if created.status_code != 200:
                 raise RuntimeError(f"Creating the {name} session: {created.text[:200]}")
         samples = {}
+        commands: dict[str, float | None] = {}
         for name, used in sessions.items():
+            before = await server_commands(client)
             samples[name] = await prompt_times(
                 client, f"bench-fanout-{name}", used, plan.fanout_repeats
+            )
+            # The untimed warm-up prompt is counted too.
+            commands[name] = per_call(
+                await server_commands(client) - before, plan.fanout_repeats + 1
             )
             if name == "many":
                 peak = fake.max_in_flight.get(MODEL, 0)
         for name in sessions:
             await client.delete(f"/api/v1/sessions/bench-fanout-{name}")
-    return samples, peak
+    return samples, peak, commands
 
 
 async def run(context: RunContext) -> CaseResult:
@@ -92,16 +100,17 @@ async def run(context: RunContext) -> CaseResult:
                 "fanout: %d endpoints of %.0f ms", plan.fanout_endpoints,
                 plan.fanout_latency_s * 1000,
             )
-            samples, peak = await measure(server, context, fake)
+            samples, peak, commands = await measure(server, context, fake)
     finally:
         fake.stop()
     latency = f"endpoints answer in {plan.fanout_latency_s * 1000:.0f} ms"
     return CaseResult(
         figures=[
             timed(CASE, "one", "prompt one endpoint (POST .../prompt, waits for answers)",
-                  "endpoints=1", samples["one"], None, note=latency),
+                  "endpoints=1", samples["one"], None, note=latency, commands=commands["one"]),
             timed(CASE, "many", f"prompt {plan.fanout_endpoints} endpoints at once",
                   f"endpoints={plan.fanout_endpoints}", samples["many"], None,
-                  note=f"{latency}; at most {peak} calls were in flight at once"),
+                  note=f"{latency}; at most {peak} calls were in flight at once",
+                  commands=commands["many"]),
         ]
     )

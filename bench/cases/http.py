@@ -6,11 +6,13 @@ from typing import Any
 
 import httpx
 
+from bench.commands import commands_per_request
 from bench.context import RunContext, log
-from bench.figures import CaseResult, rated
+from bench.figures import CaseResult, rated, timed
 from bench.load import load
 from bench.processes import Server
 from bench.sparring import serve
+from bench.timing import measure_async
 from bench.workload import SESSION_ENDPOINTS, runner_id, runner_name
 from service.api.sessions.runners import create_runner_with_session, delete_runner
 
@@ -61,6 +63,48 @@ async def measure(server: Server, context: RunContext) -> dict[str, dict[str, An
     return figures
 
 
+# Requests sent one at a time to count the commands of each route on Sparring's server.
+COUNTED_REQUESTS = 20
+
+
+async def count_commands(server: Server, sessions: int) -> dict[str, float | None]:
+    """Commands Sparring's server sends per request of each route, and per conditional
+    `GET /api/v1/sessions` that its ETag answers 304."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60.0) as client:
+        counted: dict[str, float | None] = {}
+        for route in ROUTES:
+            path = paths(route, sessions)[0]
+
+            async def get(path: str = path) -> None:
+                await _ok(client.get(path))
+
+            counted[route] = await commands_per_request(client, get, COUNTED_REQUESTS)
+        return counted
+
+
+async def _ok(request: Any) -> None:
+    answer = await request
+    if answer.status_code not in (200, 304):
+        raise RuntimeError(f"Sparring answered {answer.status_code}: {answer.text[:200]}")
+
+
+async def conditional_list(server: Server, bound: Any) -> tuple[list[float], float | None]:
+    """`GET /api/v1/sessions` with the ETag of the listing: times and commands per request."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60.0) as client:
+        tag = (await client.get("/api/v1/sessions")).headers.get("etag")
+        if tag is None:
+            # A server without listing ETags: nothing to measure.
+            return [], None
+
+        async def unchanged(i: int = 0) -> None:
+            answer = await client.get("/api/v1/sessions", headers={"If-None-Match": tag})
+            if answer.status_code != 304:
+                raise RuntimeError(f"A matching If-None-Match answered {answer.status_code}.")
+
+        samples = await measure_async(unchanged, bound)
+        return samples, await commands_per_request(client, unchanged, COUNTED_REQUESTS)
+
+
 async def run(context: RunContext) -> CaseResult:
     plan = context.plan
     for index in range(1, plan.http_sessions + 1):
@@ -73,6 +117,8 @@ async def run(context: RunContext) -> CaseResult:
             context.sparring, context.work_dir, timeout_s=plan.child_timeout_s
         ) as server:
             ours = await measure(server, context)
+            commands = await count_commands(server, plan.http_sessions)
+            not_modified, not_modified_commands = await conditional_list(server, plan.calls)
     finally:
         for index in range(1, plan.http_sessions + 1):
             await delete_runner(runner_id(index), workspace=WORKSPACE)
@@ -88,7 +134,14 @@ async def run(context: RunContext) -> CaseResult:
             rated(
                 CASE, route, f"{label}, {plan.http_clients} clients, {plan.http_seconds:.0f} s",
                 f"N={plan.http_sessions}", "req/s", ours[route],
-                None if theirs is None else theirs[route],
+                None if theirs is None else theirs[route], commands=commands[route],
             )
         )
+    result.figures.append(
+        timed(
+            CASE, "list_sessions_not_modified",
+            "GET /api/v1/sessions with a matching If-None-Match (304), one client",
+            f"N={plan.http_sessions}", not_modified, None, commands=not_modified_commands,
+        )
+    )
     return result

@@ -1,8 +1,11 @@
 """Sessions case: create N sessions (N = 10, 100, 1000) and time every call at each N, on both."""
 
+from typing import Any
+
+from bench.commands import CommandCounter, measure_counted
 from bench.context import RunContext, log
 from bench.figures import CaseResult, timed
-from bench.timing import Bound, measure_async, percentile
+from bench.timing import Bound, percentile
 from bench.workload import SESSION_ENDPOINTS, SYSTEM_PROMPTS, runner_id, runner_name
 from service.api import (
     api_create_session,
@@ -28,10 +31,20 @@ MEASURES = {
 }
 
 Samples = dict[str, dict[str, list[float]]]
+# Database commands per call, by level and measure.
+Commands = dict[str, dict[str, float | None]]
 
 
-async def measure_level(level: int, first_new: int, bound: Bound) -> dict[str, list[float]]:
-    """`bench.moonshot.sessions.measure_level` on Sparring's api functions."""
+async def measure_level(
+    level: int, first_new: int, bound: Bound, counter: CommandCounter
+) -> tuple[dict[str, list[float]], dict[str, float | None]]:
+    """`bench.moonshot.sessions.measure_level` on Sparring's api functions, with the commands
+    each call sent."""
+    samples: dict[str, list[float]] = {}
+    commands: dict[str, float | None] = {}
+
+    async def sample(call: Any, bound: Bound, name: str) -> None:
+        samples[name], commands[name] = await measure_counted(counter, call, bound)
 
     async def create(i: int) -> None:
         await create_runner_with_session(
@@ -43,45 +56,53 @@ async def measure_level(level: int, first_new: int, bound: Bound) -> dict[str, l
             runner_id(1 + i % level), SYSTEM_PROMPTS[i % 2], workspace=WORKSPACE
         )
 
-    samples = {"create": await measure_async(create, Bound(level - first_new + 1, 1e9))}
-    samples["list_metadata"] = await measure_async(
-        lambda i: api_get_all_session_metadata(workspace=WORKSPACE), bound
+    await sample(create, Bound(level - first_new + 1, 1e9), "create")
+    await sample(
+        lambda i: api_get_all_session_metadata(workspace=WORKSPACE), bound, "list_metadata"
     )
-    samples["list_metadata_page"] = await measure_async(
-        lambda i: api_get_all_session_metadata(workspace=WORKSPACE, limit=PAGE), bound
+    await sample(
+        lambda i: api_get_all_session_metadata(workspace=WORKSPACE, limit=PAGE), bound,
+        "list_metadata_page",
     )
-    samples["list_names"] = await measure_async(
-        lambda i: api_get_all_session_names(workspace=WORKSPACE), bound
+    await sample(
+        lambda i: api_get_all_session_names(workspace=WORKSPACE), bound, "list_names"
     )
-    samples["load"] = await measure_async(
-        lambda i: api_load_session(runner_id(1 + i % level), workspace=WORKSPACE), bound
+    await sample(
+        lambda i: api_load_session(runner_id(1 + i % level), workspace=WORKSPACE), bound, "load"
     )
-    samples["update_system_prompt"] = await measure_async(update, bound)
-    samples["delete"] = await measure_async(
+    await sample(update, bound, "update_system_prompt")
+    await sample(
         lambda i: api_delete_session(runner_id(level - i), workspace=WORKSPACE),
-        Bound(min(bound.count, level), bound.seconds),
+        Bound(min(bound.count, level), bound.seconds), "delete",
     )
     for index in range(level - len(samples["delete"]) + 1, level + 1):
         await api_create_session(runner_id(index), None, SESSION_ENDPOINTS, {}, workspace=WORKSPACE)
     listed = await api_get_all_session_names(workspace=WORKSPACE)
     if len(listed) != level:
         raise RuntimeError(f"Sparring lists {len(listed)} sessions at N={level}.")
-    return samples
+    return samples, commands
 
 
-async def measure_sparring(levels: tuple[int, ...], bound: Bound) -> Samples:
+async def measure_sparring(
+    levels: tuple[int, ...], bound: Bound, counter: CommandCounter
+) -> tuple[Samples, Commands]:
     figures: Samples = {}
+    commands: Commands = {}
     created = 0
     for level in levels:
-        figures[str(level)] = await measure_level(level, created + 1, bound)
+        figures[str(level)], commands[str(level)] = await measure_level(
+            level, created + 1, bound, counter
+        )
         created = level
-    return figures
+    return figures, commands
 
 
 async def run(context: RunContext) -> CaseResult:
     plan = context.plan
     log.info("sessions: Sparring, N = %s", plan.session_levels)
-    ours = await measure_sparring(plan.session_levels, plan.calls)
+    ours, commands = await measure_sparring(
+        plan.session_levels, plan.calls, context.sparring.commands
+    )
     theirs: Samples | None = None
     if context.moonshot is not None:
         log.info("sessions: Moonshot, N = %s", plan.session_levels)
@@ -99,7 +120,10 @@ async def run(context: RunContext) -> CaseResult:
         for name, measure in MEASURES.items():
             moonshot = None if theirs is None else theirs[str(level)].get(name)
             result.figures.append(
-                timed(CASE, name, measure, f"N={level}", ours[str(level)][name], moonshot)
+                timed(
+                    CASE, name, measure, f"N={level}", ours[str(level)][name], moonshot,
+                    commands=commands[str(level)][name],
+                )
             )
     result.series["cost_per_call"] = {
         "levels": list(plan.session_levels),

@@ -48,6 +48,10 @@ def run_case(case: str, params: dict[str, Any]) -> Any:
         from bench.moonshot import sources
 
         return sources.make_session(**params)
+    if case == "redteam":
+        from bench.moonshot import redteam
+
+        return redteam.run(**params)
     raise SystemExit(f"unknown case {case!r}")
 
 

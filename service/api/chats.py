@@ -93,7 +93,7 @@ async def _append_to_bucket(
     ids = [record.chat_record_id for record in records]
     if len(records) == 1:
         # The common case, one update with no read: the filter itself refuses a duplicate.
-        push = {"$push": {"records": records[0].model_dump()}}
+        push = {"$push": {"records": records[0].document()}}
         new_filter: dict[str, Any] = {"_id": bucket_id, "records.chat_record_id": {"$ne": ids[0]}}
         try:
             result = await collection.update_one(
@@ -114,7 +114,7 @@ async def _append_to_bucket(
     if not fresh:
         return 0
     fresh_ids = [record.chat_record_id for record in fresh]
-    push = {"$push": {"records": {"$each": [record.model_dump() for record in fresh]}}}
+    push = {"$push": {"records": {"$each": [record.document() for record in fresh]}}}
     batch_filter = {"_id": bucket_id, "records.chat_record_id": {"$nin": fresh_ids}}
     try:
         result = await collection.update_one(

@@ -152,6 +152,8 @@ async def _event(stored: SessionEvent, seq: int) -> Event:
                 "chat_record": None if task is None else task.record,
             },
         )
+    if stored.kind is EventKind.RUN:
+        return Event(seq=seq, name="run", data={"run_id": stored.run_id, "status": stored.status})
     return Event(
         seq=seq,
         name="batch",

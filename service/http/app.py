@@ -23,6 +23,7 @@ from service.http.controllers.registries import (
     PromptTemplateController,
 )
 from service.http.controllers.runners import RunnerController
+from service.http.controllers.runs import RunController
 from service.http.controllers.session_settings import SessionSettingsController
 from service.http.controllers.sessions import SessionController
 from service.http.deps import DATABASE_STATE_KEY, app_dependencies
@@ -77,6 +78,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
             EndpointController,
             ConnectorController,
             PromptingController,
+            RunController,
             BenchmarkController,
             BookmarkController,
         ],

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from litestar.params import FromPath, PathParameter, QueryParameter
 
-from service.api.paging import LIMIT_BOUNDS, MAX_INT64, POSITION_BOUNDS
+from service.api.paging import LIMIT_BOUNDS, MAX_AFTER_LENGTH, MAX_INT64, POSITION_BOUNDS
 
 RunnerId = FromPath[str]
 # The bounds are the domain's (`service.api.paging`), so both faces refuse the same values.
@@ -28,6 +28,15 @@ Cursor = Annotated[
         ge=POSITION_BOUNDS[0],
         le=POSITION_BOUNDS[1],
         description="`next_cursor` of the previous page; 0 starts at the first.",
+    ),
+]
+# A keyset cursor of the session listings: the `X-Next-After` header of the previous page.
+After = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=MAX_AFTER_LENGTH,
+        description="`X-Next-After` of the previous page: list the sessions past it.",
     ),
 ]
 IncludeHistory = Annotated[

@@ -34,3 +34,6 @@ class BatchOut(PromptInfo):
 class Cancelled(BaseModel):
     success: bool = True
     cancelled: list[str] = Field(description="Ids of the batches that were stopped.")
+    runs: list[str] = Field(
+        default_factory=list, description="Ids of the red-teaming runs that were stopped."
+    )

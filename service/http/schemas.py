@@ -3,9 +3,16 @@
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
-from models.chats import MoonshotChatRecord
+from models.chats import RUN_FIELDS, MoonshotChatRecord
 from service.api.paging import MAX_INT64
 from service.api.sessions.schemas import RunnerInfo, SessionMetadata
 
@@ -83,12 +90,41 @@ class SessionMetadataOut(SessionMetadata):
 
 
 class ChatRecordOut(MoonshotChatRecord):
-    """Moonshot's chat record over HTTP (`duration` is text there), plus its `chat_record_id`."""
+    """Moonshot's chat record over HTTP (`duration` is text there), plus its `chat_record_id`.
+
+    A record of a red-teaming run also carries the run and the verdict on its answer; a record
+    sent by hand answers exactly Moonshot's fields, as before runs existed.
+    """
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
     # Every record answered carries its duration, so the schema requires it.
     duration: str
+    run_id: str | None = Field(
+        default=None, description="The red-teaming run that sent it; only on a run's records."
+    )
+    score: float | None = Field(
+        default=None, description="The metric's score of the answer (null when not scored)."
+    )
+    success: bool | None = Field(
+        default=None, description="Whether the metric says the attack worked on this answer."
+    )
+    explanation: str | None = Field(
+        default=None, description="Why, when the metric or its judge said."
+    )
+    score_error: str | None = Field(
+        default=None, description="Why no score was given (\"\" when one was)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _run_fields_on_run_records_only(self, handler: SerializerFunctionWrapHandler):
+        # No return annotation, so the schema keeps the fields above. (Pydantic's MISSING would
+        # do this without a serializer, but Litestar cannot put it in the OpenAPI document.)
+        answer = handler(self)
+        if not self.run_id:
+            for name in RUN_FIELDS:
+                answer.pop(name, None)
+        return answer
 
 
 class SessionResponse(BaseModel):

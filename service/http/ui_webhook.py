@@ -20,7 +20,8 @@ import httpx
 from litestar import Litestar
 from litestar.datastructures import State
 
-from service.api.ui_callback import StartedBatch, batch_progress
+from service.api.runs import StartedRun
+from service.api.ui_callback import run_progress
 from service.http.prompt_schemas import PromptInfo
 from service.settings import Settings
 
@@ -77,10 +78,10 @@ class UiWebhook:
         self._max_follow_s = max_follow_s
         self._runs: set[asyncio.Task[None]] = set()
 
-    def follow(self, started: StartedBatch, *, workspace: str) -> None:
+    def follow(self, started: StartedRun, *, workspace: str) -> None:
         """Post the run's progress in the background; returns at once."""
         run = asyncio.create_task(
-            self._post_progress(started, workspace), name=f"ui-webhook-{started.batch_id}"
+            self._post_progress(started, workspace), name=f"ui-webhook-{started.label}"
         )
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
@@ -97,29 +98,31 @@ class UiWebhook:
         await asyncio.gather(*self._runs, return_exceptions=True)
         await self._transport.aclose()
 
-    async def _post_progress(self, started: StartedBatch, workspace: str) -> None:
+    async def _post_progress(
+        self, started: StartedRun, workspace: str
+    ) -> None:
         failed = False
         try:
             async with asyncio.timeout(self._max_follow_s):
-                async for body in batch_progress(started, workspace=workspace):
+                async for body in run_progress(started, workspace=workspace):
                     error = await self._post(body)
                     if error is not None and not failed:
                         failed = True
                         log.warning(
-                            "The UI webhook at %s failed for run %s of session %s (%s); the run "
-                            "goes on, later failures of this run are not logged.",
-                            self.location, started.batch_id, started.runner_id, error,
+                            "The UI webhook at %s failed for %s of session %s (%s); it goes on, "
+                            "later failures of it are not logged.",
+                            self.location, started.label, started.runner_id, error,
                         )
         except TimeoutError:
             log.warning(
-                "Stopped posting run %s of session %s to the UI webhook: not finished after "
-                "%.0f s.", started.batch_id, started.runner_id, self._max_follow_s,
+                "Stopped posting %s of session %s to the UI webhook: not finished after "
+                "%.0f s.", started.label, started.runner_id, self._max_follow_s,
             )
         except Exception:
             # A background task has no caller to raise to; the run itself is unaffected.
             log.exception(
-                "Following run %s of session %s for the UI webhook failed.",
-                started.batch_id, started.runner_id,
+                "Following %s of session %s for the UI webhook failed.",
+                started.label, started.runner_id,
             )
 
     async def _post(self, body: dict[str, Any]) -> str | None:

@@ -18,7 +18,7 @@ from models.keys import bucket_key, counter_key, runner_key
 from service.api.chats import bucket_of
 from service.api.context import require_database
 from service.api.sessions.checks import check_runner_id
-from service.api.sessions.store import delete_session_data
+from service.api.sessions.store import delete_owned_data, delete_session_data
 from service.moonshot_import.reader import RunnerDatabase, RunnerFile, SessionRow
 from service.moonshot_import.report import Progress
 
@@ -79,7 +79,7 @@ async def import_session(
         )
     if resuming:
         # Left by an import cut short: its chats and counters go, the runner is reused.
-        await delete_session_data(runner.runner_id, workspace)
+        await delete_owned_data(runner.runner_id, workspace)
     else:
         try:
             await _runner_document(runner, workspace).insert()

@@ -13,7 +13,9 @@ from types import MappingProxyType
 from typing import Any
 
 from models import RegistryKind
+from service.redteam.attacks.registry import IMPLEMENTED as ATTACKS_IMPLEMENTED
 from service.redteam.context_strategies import CONTEXT_STRATEGIES
+from service.redteam.metrics.registry import IMPLEMENTED as METRICS_IMPLEMENTED
 
 
 class Needs(StrEnum):
@@ -27,11 +29,13 @@ class Needs(StrEnum):
 
 
 NOT_IMPLEMENTED = "not yet implemented in this deployment"
-# The attack modules and metrics this deployment has code to run. None yet: attack runs and
-# scoring are the issue "Automated red teaming", which adds a name here with its code. The attack
-# modules' code is `service.redteam.attacks` (its `IMPLEMENTED` names); they are listed here once
-# a run can call them.
-RUNNABLE_MODULES: frozenset[tuple[RegistryKind, str]] = frozenset()
+# The attack modules and metrics this deployment has code to run (`service.redteam.attacks`,
+# `service.redteam.metrics`). One that calls an attacker or a judge is runnable: a run refuses
+# to start until its endpoints name one of the workspace's.
+RUNNABLE_MODULES: frozenset[tuple[RegistryKind, str]] = frozenset(
+    {(RegistryKind.ATTACK_MODULE, name) for name in ATTACKS_IMPLEMENTED}
+    | {(RegistryKind.METRIC, name) for name in METRICS_IMPLEMENTED}
+)
 
 
 def _frozen(configurations: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -67,9 +71,12 @@ class CatalogueEntry:
             return ""
         if self.kind is RegistryKind.CONTEXT_STRATEGY:
             return "" if self.name in CONTEXT_STRATEGIES else NOT_IMPLEMENTED
-        if self.needs is not None:
+        if (self.kind, self.name) in RUNNABLE_MODULES:
+            return ""
+        # A module that only needs an endpoint lacks code here; one that needs a model says so.
+        if self.needs in (Needs.LOCAL_MODEL, Needs.WORD_EMBEDDINGS):
             return self.needs.value
-        return "" if (self.kind, self.name) in RUNNABLE_MODULES else NOT_IMPLEMENTED
+        return NOT_IMPLEMENTED
 
 
 def _template(name: str, description: str, template: str) -> CatalogueEntry:

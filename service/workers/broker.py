@@ -28,6 +28,7 @@ from taskiq.message import BrokerMessage
 from taskiq_redis import RedisStreamBroker
 
 from service.api.prompting import Runtime
+from service.api.runs.hooks import RunHooks
 from service.connectors import NetworkPolicy, new_http_client
 from service.database import close_database, current_database, open_database
 from service.settings import Settings
@@ -35,7 +36,7 @@ from service.tokens import TokenCipher
 from service.workers.fairness import FairQueue, labels_place, reserved_slots
 from service.workers.limiter import LocalLimiter, RedisLimiter
 from service.workers.outages import OUTAGES, REDIS_ERRORS, Backoff
-from service.workers.tasks import RUNTIME_STATE_KEY, register_tasks
+from service.workers.tasks import QUEUE_STATE_KEY, RUNTIME_STATE_KEY, register_tasks
 
 log = logging.getLogger(__name__)
 
@@ -555,10 +556,13 @@ def build_broker(settings: Settings) -> AsyncBroker:
             ))
         state[LIMITER_KEY] = limiter
         state[HTTP_CLIENT_KEY] = new_http_client(endpoint_network_policy(settings))
+        # The process's `TaskQueue` put itself in the state when it was made on this broker.
+        queue = state.get(QUEUE_STATE_KEY)
         state[RUNTIME_STATE_KEY] = Runtime(
             cipher=TokenCipher.from_settings(settings),
             limiter=limiter,
             http_client=state[HTTP_CLIENT_KEY],
+            runs=None if queue is None else RunHooks(kick=queue.kick_run),
         )
 
     async def stop_worker(state: TaskiqState) -> None:

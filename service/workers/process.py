@@ -52,9 +52,12 @@ async def serve_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stopping.set)
+    # Made before the broker starts: its start-up hands this queue to the runtime, through
+    # which a run's tasks are scored and queue the run's next step.
+    queue = TaskQueue(settings, broker)
     try:
         if await _started(broker, stopping):
-            await _run(broker, TaskQueue(settings, broker), settings, stopping)
+            await _run(broker, queue, settings, stopping)
     finally:
         await broker.shutdown()
         # Its template worker processes would otherwise outlive it until they notice.

@@ -13,6 +13,7 @@ from taskiq import AsyncBroker
 from taskiq.exceptions import SendTaskError
 
 from service.api.prompting import recover_unfinished, stale_unfinished_tasks, task_places
+from service.api.runs.recovery import release_turns, unfinished_runs
 from service.settings import Settings
 from service.workers.broker import (
     PROMPT_TASK_LABEL,
@@ -22,9 +23,13 @@ from service.workers.broker import (
 )
 from service.workers.fairness import scheduling_labels
 from service.workers.outages import OUTAGES, REDIS_ERRORS
-from service.workers.tasks import RUN_PROMPT_TASK
+from service.workers.tasks import ADVANCE_RUN_TASK, QUEUE_STATE_KEY, RUN_PROMPT_TASK
 
 log = logging.getLogger(__name__)
+
+# Appended to a session's id to name the lane its runs' steps wait in (not a valid runner id,
+# so never a session's own).
+STEPS_LANE = "#steps"
 
 
 class TaskQueue:
@@ -35,9 +40,13 @@ class TaskQueue:
         self.max_queued_per_workspace = settings.max_queued_tasks_per_workspace
         self.broker = broker if broker is not None else build_broker(settings)
         task = self.broker.find_task(RUN_PROMPT_TASK)
-        if task is None:
+        step = self.broker.find_task(ADVANCE_RUN_TASK)
+        if task is None or step is None:
             raise RuntimeError("The broker has no prompt task registered.")
         self._task = task
+        self._step = step
+        # Where this process's tasks find it: a run's step queues the prompt tasks it stores.
+        self.broker.state[QUEUE_STATE_KEY] = self
 
     @property
     def in_process(self) -> bool:
@@ -50,6 +59,31 @@ class TaskQueue:
         if task_ids:
             log.info("Queueing %d unfinished prompt task(s) again.", len(task_ids))
             await self.enqueue(task_ids)
+        # Each unfinished run's next step: it plans what its last process did not.
+        if self.in_process:
+            await release_turns()
+        for run in await unfinished_runs():
+            await self.kick_run(run.workspace, run.session_id, run.run_id)
+
+    async def kick_run(self, workspace: str, session: str, run_id: str) -> None:
+        """Queue a step of the run (`service.api.runs.advancing`), in its workspace's turn.
+
+        Steps wait in a lane of their own beside their session's prompt tasks: behind them, a
+        step that refills the run's window would wait for the window to drain first.
+        With Redis unreachable this still returns: the run is stored, and the workers' sweep
+        queues its step once Redis is back.
+        """
+        try:
+            await self._step.kicker().with_labels(
+                **scheduling_labels(workspace, f"{session}{STEPS_LANE}")
+            ).kiq(workspace, run_id)
+        except SendTaskError as error:
+            if isinstance(error.__cause__, REDIS_ERRORS):
+                OUTAGES.redis.failed(error.__cause__)
+                return
+            raise
+        except REDIS_ERRORS as error:
+            OUTAGES.redis.failed(error)
 
     async def enqueue(self, task_ids: Sequence[str]) -> None:
         """Queue the tasks, each labelled with its workspace and session for fair turns.
@@ -77,6 +111,9 @@ class TaskQueue:
         """
         if not isinstance(self.broker, ReclaimingStreamBroker):
             return 0
+        # A run's step may have been lost with Redis's data: asking again is harmless.
+        for run in await unfinished_runs(created_before=time.time() - older_than_s):
+            await self.kick_run(run.workspace, run.session_id, run.run_id)
         places = await stale_unfinished_tasks(time.time() - older_than_s)
         if not places:
             return 0

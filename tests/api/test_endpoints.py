@@ -239,7 +239,7 @@ class TestRequireEndpoints:
 
 
 def test_connector_types():
-    assert api_get_all_connector_type() == ["echo", "openai-connector"]
+    assert api_get_all_connector_type() == ["echo", "fixed-answer", "openai-connector"]
 
 
 class TestTokenCipher:

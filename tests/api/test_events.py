@@ -35,6 +35,9 @@ async def prompted_session(task_queue, prompts: int = 1) -> str:
             runner_id, f"Prompt {number}", enqueue=task_queue.enqueue, wait_s=30
         )
         assert result.finished
+    # A batch's final status is stored before its event is logged: wait for the workers, so
+    # every event of these prompts is in the log.
+    await task_queue.wait_idle()
     return runner_id
 
 

@@ -95,7 +95,8 @@ class TestFindEntry:
         judge = await find_entry(RegistryKind.METRIC, "gpt4annotator")
         assert judge is not None
         assert judge.endpoints == ["llm-judge-openai-gpt4-annotator"]
-        assert (judge.runnable, judge.reason) == (False, "needs a judge endpoint")
+        # Runnable: a run refuses to start until its endpoints name one of the workspace's.
+        assert (judge.runnable, judge.reason) == (True, "")
         template = await find_entry(TEMPLATE, "answer-template")
         assert template is not None and "{{ prompt }}" in template.template
 

@@ -4,6 +4,7 @@ Timings are never asserted here; speed goals live in the benchmark's own table.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,13 +24,17 @@ SUMMARY_FIELDS = {
     "req/s": {"per_s", "requests", "p50_ms", "p99_ms", "errors", "unfinished"},
     "records/s": {"per_s", "records", "seconds"},
     "users served": {"users", "served", "errors", "error_kinds", "read_back", "p50_ms"},
+    "prompts/s": {"per_s", "prompts", "endpoints", "calls", "seconds"},
 }
 
 
-def run_bench(*arguments: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+def run_bench(
+    *arguments: str, timeout: float = RUN_TIMEOUT_S, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bench", *arguments],
         cwd=REPOSITORY, capture_output=True, text=True, timeout=timeout, check=False,
+        env=None if environment is None else {**os.environ, **environment},
     )
 
 
@@ -73,7 +78,7 @@ class TestResultsJson:
         # `import` needs Moonshot to make its session, so a Sparring-only run notes it as not run.
         assert cases == {
             "sessions", "chats", "appends", "http", "users", "fanout", "idle_streams",
-            "noisy_neighbour",
+            "noisy_neighbour", "redteam",
         }
 
     def test_every_user_is_served_and_read_back(self, results):
@@ -82,6 +87,20 @@ class TestResultsJson:
         assert outcome["users"] == TINY.users
         assert outcome["served"] == outcome["read_back"] == TINY.users
         assert outcome["errors"] == 0 and outcome["error_kinds"] == {}
+
+    def test_the_red_teaming_run_is_measured_in_process_and_through_redis(self, results):
+        runs = {
+            figure["key"].split(".")[1]: figure["sparring"]
+            for figure in results["figures"] if figure["case"] == "redteam"
+        }
+        assert set(runs) == {"in_process", "redis"}
+        for outcome in runs.values():
+            assert outcome["prompts"] == TINY.redteam_prompts
+            assert outcome["endpoints"] == TINY.redteam_endpoints
+            assert outcome["calls"] == TINY.redteam_prompts * TINY.redteam_endpoints
+            # No faster than the endpoints allow: each prompt waits for its answers.
+            assert outcome["seconds"] >= TINY.redteam_latency_s
+            assert outcome["per_s"] == pytest.approx(outcome["calls"] / outcome["seconds"])
 
     def test_each_figure_carries_the_fields_of_its_unit(self, results):
         for figure in results["figures"]:
@@ -92,11 +111,25 @@ class TestResultsJson:
     def test_http_figures_count_requests_and_errors(self, results):
         http = [figure for figure in results["figures"] if figure["case"] == "http"]
         assert {figure["key"].split(".")[1] for figure in http} == {
-            "list_sessions", "get_session"
+            "list_sessions", "get_session", "list_sessions_not_modified"
         }
         for figure in http:
+            if figure["unit"] != "req/s":
+                continue
             assert figure["sparring"]["requests"] > 0
             assert figure["sparring"]["errors"] == 0, figure["sparring"]["error_kinds"]
+
+    def test_database_commands_are_counted_per_operation(self, results):
+        figures = {figure["key"].rsplit(".", 1)[0]: figure for figure in results["figures"]}
+        counted = [
+            "sessions.list_metadata", "sessions.list_metadata_page", "sessions.list_names",
+            "sessions.delete", "http.list_sessions", "http.list_sessions_not_modified",
+            "chats.page", "chats.read_all", "appends.single", "fanout.one",
+        ]
+        for key in counted:
+            assert figures[key]["commands"] >= 1, key
+        # A listing is one find, whatever the number of sessions (one reply, no getMore).
+        assert figures["sessions.list_metadata"]["commands"] == 1
 
     def test_the_fill_series_spans_the_fill(self, results):
         windows = results["series"]["fill"]
@@ -120,7 +153,7 @@ class TestMarkdownTable:
         rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
         headers = 2
         assert len(rows) == len(results["figures"]) + len(results["targets"]) + headers
-        assert "| case | measure | size | Sparring | Moonshot | advantage |" in table
+        assert "| case | measure | size | Sparring | commands/op | Moonshot | advantage |" in table
 
 
 class TestPlots:
@@ -134,6 +167,22 @@ class TestPlots:
         with pytest.raises(plots.PlotsUnavailable, match=r"pip install -e '\.\[bench\]'"):
             plots.cost_per_call({"levels": []}, tmp_path / "cost.png")
         assert not (tmp_path / "cost.png").exists()
+
+
+class TestRedteamWithoutRedis:
+    def test_the_redis_variant_is_noted_as_not_run(self, server_uri, tmp_path):
+        # Only the interpreter's own folder on PATH: no redis-server to be found.
+        completed = run_bench(
+            "--tiny", "--sparring-only", "--cases", "redteam", "--mongodb-uri", server_uri,
+            "--out", str(tmp_path / "results"), "--work-dir", str(tmp_path / "work"),
+            environment={"PATH": str(Path(sys.executable).parent)},
+        )
+        assert completed.returncode == 0, completed.stderr[-4000:]
+        results = json.loads((tmp_path / "results" / "results.json").read_text())
+        assert [figure["key"].split(".")[1] for figure in results["figures"]] == ["in_process"]
+        assert any("redis-server is not installed" in note for note in results["notes"])
+        table = (tmp_path / "results" / "results.md").read_text()
+        assert "the Redis variant was not run" in table
 
 
 class TestCommandLine:

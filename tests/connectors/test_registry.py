@@ -5,13 +5,15 @@ import pkgutil
 import service.connectors as connectors
 from service.connectors import CONNECTORS, Connector, connector_class, connector_types
 from service.connectors.echo import EchoConnector
+from service.connectors.fixed_answer import FixedAnswerConnector
 from service.connectors.openai_connector import OpenAIConnector
 
 
 def test_moonshot_and_offline_types_are_registered():
-    assert connector_types() == ["echo", "openai-connector"]
+    assert connector_types() == ["echo", "fixed-answer", "openai-connector"]
     assert connector_class("openai-connector") is OpenAIConnector
     assert connector_class("echo") is EchoConnector
+    assert connector_class("fixed-answer") is FixedAnswerConnector
     assert connector_class("no-such-connector") is None
 
 

@@ -16,6 +16,7 @@ from models import Role
 from service.api.accounts import create_api_key, create_user
 from service.api.bookmarks import api_insert_bookmark
 from service.api.prompting import create_batch
+from service.api.runs import start_run
 from service.http import create_app
 from tests.factories import (
     TEST_KEY_SECRET,
@@ -36,6 +37,7 @@ THEIR_MEMBER, GHOST_MEMBER = "quorra", "nobody"
 THEIR_ENDPOINT, GHOST_ENDPOINT = "their-endpoint", "ghost-endpoint"
 GHOST_KEY = "000000000000"
 THEIR_BOOKMARK, GHOST_BOOKMARK = "their-mark", "ghost-mark"
+ATTACK = {"attack_module": "sample_attack_module"}
 
 
 @dataclass
@@ -47,6 +49,9 @@ class World:
     batches: dict[Role, str]
     their_key: str
     their_batch: str
+    # A red-teaming run (stored, never queued) in each role's attack session, and theirs.
+    runs: dict[Role, str]
+    their_run: str
 
 
 Request = tuple[str, dict[str, Any] | None]
@@ -69,6 +74,10 @@ class Case:
 
 def run(role: Role) -> str:
     return f"run-{role.value}"
+
+
+def attack_session(role: Role) -> str:
+    return f"atk-{role.value}"
 
 
 def session_route(suffix: str = "", body: dict[str, Any] | None = None) -> Callable:
@@ -187,6 +196,30 @@ ROUTES: dict[tuple[str, str], Case] = {
             f"{SESSIONS}/{{name}}/batches/{world.their_batch}", None, THEIR_SESSION, GHOST_SESSION
         ),
     ),
+    ("GET", f"{SESSION}/runs"): Case(
+        VIEW, 200,
+        lambda world, role: (f"{SESSIONS}/{attack_session(role)}/runs", None),
+        other_session("/runs"),
+    ),
+    ("GET", f"{SESSION}/runs/{{run_id}}"): Case(
+        VIEW, 200,
+        lambda world, role: (
+            f"{SESSIONS}/{attack_session(role)}/runs/{world.runs[role]}", None
+        ),
+        lambda world: (
+            f"{SESSIONS}/{{name}}/runs/{world.their_run}", None, "their-attack", GHOST_SESSION
+        ),
+    ),
+    ("POST", f"{SESSION}/runs/{{run_id}}/cancel"): Case(
+        EDIT, 200,
+        lambda world, role: (
+            f"{SESSIONS}/{attack_session(role)}/runs/{world.runs[role]}/cancel", None
+        ),
+        lambda world: (
+            f"{SESSIONS}/{{name}}/runs/{world.their_run}/cancel", None, "their-attack",
+            GHOST_SESSION,
+        ),
+    ),
     ("GET", ENDPOINTS): Case(VIEW, 200, fixed(ENDPOINTS)),
     ("GET", f"{ENDPOINTS}/name"): Case(VIEW, 200, fixed(f"{ENDPOINTS}/name")),
     ("POST", ENDPOINTS): Case(
@@ -300,6 +333,7 @@ async def build_world() -> World:
     keys = {}
     spare_keys = {}
     batches = {}
+    runs = {}
     users = {Role.OWNER: "olga", Role.EDITOR: "ed", Role.VIEWER: "vic"}
     for role, user in users.items():
         keys[role] = await create_key(user, role, workspace=OWN)
@@ -312,6 +346,8 @@ async def build_world() -> World:
         await create_runner(run(role), endpoints=["echo-a"], workspace=OWN)
         await create_endpoint(f"ep-{role.value}", workspace=OWN)
         batches[role], _ = await create_batch(run(role), "queued", 0, workspace=OWN)
+        await create_runner(attack_session(role), endpoints=["echo-a"], workspace=OWN, **ATTACK)
+        runs[role] = (await start_run(attack_session(role), "seed", workspace=OWN)).run_id
         await create_member(f"member-{role.value}", Role.VIEWER, workspace=OWN)
         await create_user(f"new-{role.value}")
         spare = await create_api_key(
@@ -325,12 +361,14 @@ async def build_world() -> World:
     await create_member(THEIR_MEMBER, Role.EDITOR, workspace=OTHER)
     await create_runner(THEIR_SESSION, endpoints=["echo-a"], workspace=OTHER)
     their_batch, _ = await create_batch(THEIR_SESSION, "theirs", 0, workspace=OTHER)
+    await create_runner("their-attack", endpoints=["echo-a"], workspace=OTHER, **ATTACK)
+    their_run = (await start_run("their-attack", "theirs", workspace=OTHER)).run_id
     their_key = await create_api_key("mallory", workspace=OTHER, secret=TEST_KEY_SECRET, actor="t")
     await create_user("ada", admin=True)
     admin_key = await create_key("ada", Role.VIEWER, workspace=OWN)
     return World(
         keys=keys, admin_key=admin_key, spare_keys=spare_keys, batches=batches,
-        their_key=their_key.id, their_batch=their_batch,
+        their_key=their_key.id, their_batch=their_batch, runs=runs, their_run=their_run,
     )
 
 

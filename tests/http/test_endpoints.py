@@ -145,7 +145,9 @@ class TestSessionsNeedRegisteredEndpoints:
 
 async def test_connector_types(client):
     response = await client.get("/api/v1/connectors")
-    assert response.status_code == 200 and response.json() == ["echo", "openai-connector"]
+    assert response.status_code == 200 and response.json() == [
+        "echo", "fixed-answer", "openai-connector"
+    ]
 
 
 async def test_the_token_is_in_no_answer_and_no_log_record(client, caplog):

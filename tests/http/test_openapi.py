@@ -106,6 +106,13 @@ OPERATIONS = [
     ("POST", "/api/v1/sessions", "ApiV1SessionsCreateSession"),
     ("POST", "/api/v1/sessions/{runner_id}/cancel", "ApiV1SessionsRunnerIdCancelCancel"),
     ("POST", "/api/v1/sessions/{runner_id}/prompt", "ApiV1SessionsRunnerIdPromptPrompt"),
+    ("GET", "/api/v1/sessions/{runner_id}/runs", "ApiV1SessionsRunnerIdRunsListRuns"),
+    ("GET", "/api/v1/sessions/{runner_id}/runs/{run_id}", "ApiV1SessionsRunnerIdRunsRunIdGetRun"),
+    (
+        "POST",
+        "/api/v1/sessions/{runner_id}/runs/{run_id}/cancel",
+        "ApiV1SessionsRunnerIdRunsRunIdCancelCancelRun",
+    ),
     ("PUT", "/api/v1/admin/members/{user}", "ApiV1AdminMembersUserPutMember"),
     (
         "PUT",

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from models import ChatRecord, PromptBatch
+from models.chats import RUN_FIELDS
 from service.api import api_get_all_chats_from_session
 from service.api.events import follow_events
 from service.http import create_app
@@ -18,7 +19,7 @@ from tests.support.live_server import live_server
 from tests.support.sse import ServerEvent, server_events
 
 PROMPT_INFO = {"current_runner_id", "current_chats", "current_batch_size", "current_status"}
-RECORD_FIELDS = set(ChatRecord.model_fields) - {"sent_by"}
+RECORD_FIELDS = set(ChatRecord.model_fields) - {"sent_by"} - RUN_FIELDS
 
 
 async def slow_endpoint(fake: FakeOpenAI, name: str, latency_s: float) -> str:
@@ -120,7 +121,7 @@ class TestCancel:
             await asyncio.sleep(0.01)
         cancelled = await client.post(prompt_path("stoppable", "cancel"))
         assert cancelled.status_code == 200
-        assert cancelled.json() == {"success": True, "cancelled": [batch_id]}
+        assert cancelled.json() == {"success": True, "cancelled": [batch_id], "runs": []}
         await app.state[TASK_QUEUE_STATE_KEY].wait_idle()
         batch = (await client.get(prompt_path("stoppable", f"batches/{batch_id}"))).json()
         assert batch["status"] == "cancelled" and list(batch["current_chats"]) == ["echo-a"]

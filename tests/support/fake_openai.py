@@ -1,8 +1,9 @@
 """A fake OpenAI-compatible chat-completions server: real HTTP on 127.0.0.1, in its own thread.
 
 Behaviour is chosen per model name, so one server can play a healthy endpoint, one that answers
-500, one that hangs and one that rate-limits, side by side. It counts calls in flight, so tests
-can check concurrency limits from outside the service.
+500, one that hangs and one that rate-limits, side by side. A behaviour can also script what a
+model says (`answers`), so one server plays a red-teaming run's target, attacker and judge. It
+counts calls in flight, so tests can check concurrency limits from outside the service.
 """
 
 import asyncio
@@ -10,12 +11,18 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 
 VALID_TOKEN = "sk-test-valid-token-0123456789"
+
+Messages = list[dict[str, Any]]
+# A scripted model: a function of the request's messages, or answers given in turn (the last
+# one again once they run out).
+Answers = Callable[[Messages], str] | list[str]
 
 
 @dataclass
@@ -27,10 +34,15 @@ class Behaviour:
     status: int = 200
     # Answer `status` only this many times, then complete normally (None: always).
     fail_times: int | None = None
+    # Complete normally this many times before answering `status` (a model that breaks midway).
+    succeed_times: int = 0
     # Sent with error answers, so the client's retries wait this long instead of its backoff.
     retry_after_ms: int | None = 10
     # Answer 200 with this HTML page instead of a completion (a proxy's or a web server's page).
     html: str | None = None
+    # What the model says (None: "<model> says: <last user message>"). A callable runs on the
+    # server's thread, one call at a time, so it may keep state of its own.
+    answers: Answers | None = None
 
 
 @dataclass
@@ -57,6 +69,9 @@ class FakeOpenAI:
     max_total_in_flight: int = 0
     port: int = 0
     _failures: dict[str, int] = field(default_factory=dict)
+    _successes: dict[str, int] = field(default_factory=dict)
+    # How many scripted answers each model has given, for `answers` lists.
+    _answered: dict[str, int] = field(default_factory=dict)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -97,6 +112,8 @@ class FakeOpenAI:
         self.in_flight.clear()
         self.max_in_flight.clear()
         self._failures.clear()
+        self._successes.clear()
+        self._answered.clear()
         self.total_in_flight = 0
         self.max_total_in_flight = 0
 
@@ -155,9 +172,23 @@ class FakeOpenAI:
         if behaviour.html is not None:
             await self._answer_raw(send, 200, behaviour.html.encode(), b"text/html; charset=utf-8")
             return
-        await self._answer(send, 200, completion(model, answer_for(model, call.messages)))
+        await self._answer(send, 200, completion(model, self._content(model, behaviour, call)))
+
+    def _content(self, model: str, behaviour: Behaviour, call: Call) -> str:
+        answers = behaviour.answers
+        if answers is None:
+            return answer_for(model, call.messages)
+        if callable(answers):
+            return answers(call.messages)
+        given = self._answered.get(model, 0)
+        self._answered[model] = given + 1
+        return answers[min(given, len(answers) - 1)]
 
     def _should_fail(self, model: str, behaviour: Behaviour) -> bool:
+        succeeded = self._successes.get(model, 0)
+        if succeeded < behaviour.succeed_times:
+            self._successes[model] = succeeded + 1
+            return False
         if behaviour.fail_times is None:
             return True
         failed = self._failures.get(model, 0)
@@ -195,10 +226,19 @@ class FakeOpenAI:
         await send({"type": "http.response.body", "body": data})
 
 
-def answer_for(model: str, messages: list[dict[str, Any]]) -> str:
-    """What the fake answers: deterministic, so tests can predict it."""
-    user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
-    return f"{model} says: {user}"
+def answer_for(model: str, messages: Messages) -> str:
+    """What the fake answers unscripted: deterministic, so tests can predict it."""
+    return f"{model} says: {user_message(messages)}"
+
+
+def user_message(messages: Messages) -> str:
+    """The request's last user message."""
+    return next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+def system_message(messages: Messages) -> str:
+    """The request's system message ("" when it has none)."""
+    return next((m["content"] for m in messages if m.get("role") == "system"), "")
 
 
 def completion(model: str, content: str) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from service.embedded import EmbeddedServer
 # How long a request waits for a stopped server before it is told the database is away: the
 # service's SPARRING_DB_WAIT_S, short here so an outage test takes seconds.
 TEST_DB_WAIT_MS = 500
+# How long closing the clients of a stopped server may take before it is an error.
+CLOSE_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -53,11 +55,16 @@ async def stoppable_database(
         )
         yield StoppableDatabase(database=bound, server=server)
     finally:
-        await close_database()
-        await client.close()
-        await asyncio.to_thread(server.stop)
-        if previous is not None:
-            await bind_database(
-                previous.database, previous.client, bucket_size=previous.bucket_size,
-                owns_client=previous.owns_client,
-            )
+        try:
+            # Bounded: a client left waiting on the stopped server must fail this test, never
+            # hang the whole run (its server is stopped and Beanie bound back regardless).
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await close_database()
+                await client.close()
+        finally:
+            await asyncio.to_thread(server.stop)
+            if previous is not None:
+                await bind_database(
+                    previous.database, previous.client, bucket_size=previous.bucket_size,
+                    owns_client=previous.owns_client,
+                )

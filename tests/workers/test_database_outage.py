@@ -24,6 +24,8 @@ pytestmark = pytest.mark.server_only
 PROMPTS = 12
 OUTAGE_S = 2.0
 OUTAGE_LINE = "The database is unreachable"
+# What a process may take to exit after its grace while the tests share two cores.
+EXIT_SLACK_S = 3.0
 
 
 @pytest.fixture
@@ -133,5 +135,7 @@ def test_a_worker_started_while_the_database_is_down_waits_and_stops_on_sigterm(
                 worker.wait()
     log = log_path.read_text()
     assert worker.returncode == 0, log[-3000:]
-    assert took <= 3 + 1.0, f"took {took:.1f} s"
+    # The 3 s grace plus slack for a busy machine's process exit; not the 20 s of a worker
+    # that ignores SIGTERM while it waits for the database.
+    assert took <= 3 + EXIT_SLACK_S, f"took {took:.1f} s"
     assert log.count(OUTAGE_LINE) == 1 and "Worker stopped." in log

@@ -26,11 +26,15 @@ class Meter:
             self.in_flight -= 1
 
 
-def paced(starts: list[float], rate: int) -> bool:
-    """After a burst of `rate` calls, call k starts no sooner than (k - rate + 1) / rate s in."""
+def paced(starts: list[float], rate: int, slack_s: float = 0.01) -> bool:
+    """After a burst of `rate` calls, call k starts no sooner than (k - rate + 1) / rate s in.
+
+    `slack_s` allows for the clock the limiter counts by not being the caller's: Redis's
+    windows run on its own `TIME`, a round trip away, and round trips vary on a busy machine.
+    """
     ordered = sorted(starts)
     return all(
-        ordered[k] - ordered[0] >= (k - rate + 1) / rate - 0.01
+        ordered[k] - ordered[0] >= (k - rate + 1) / rate - slack_s
         for k in range(rate, len(ordered))
     )
 
@@ -84,8 +88,9 @@ class TestRedisLimiter:
         finally:
             for limiter in limiters:
                 await limiter.aclose()
-        assert paced(meter.starts, 10), meter.starts
-        assert max(meter.starts) - min(meter.starts) >= 0.29
+        # Half an interval of slack: still far from the burst of 13 an unpaced limiter lets by.
+        assert paced(meter.starts, 10, slack_s=0.05), meter.starts
+        assert max(meter.starts) - min(meter.starts) >= 0.25
 
     async def test_a_dead_holders_slot_frees_after_its_lease(self, redis_url):
         prefix = f"test:{uuid.uuid4().hex}"

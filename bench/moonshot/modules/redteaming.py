@@ -1,7 +1,9 @@
-"""Moonshot's `redteaming` runner module, written for the benchmarks: manual red teaming only.
+"""Moonshot's `redteaming` runner module, written for the benchmarks.
 
-As Moonshot's own module does, it sends the prompt to each endpoint of the session in turn and
-writes one chat record per answer, each committed on its own.
+Manual red teaming: as Moonshot's own module does, it sends the prompt to each endpoint of the
+session in turn and writes one chat record per answer, each committed on its own. Automated red
+teaming: as Moonshot's own module does, it loads each attack strategy's attack module with
+Moonshot's `AttackModuleArguments` and awaits its `execute()`, one module after another.
 """
 
 import asyncio
@@ -11,6 +13,8 @@ from typing import Any
 from moonshot.src.connectors.connector import Connector
 from moonshot.src.connectors.connector_prompt_arguments import ConnectorPromptArguments
 from moonshot.src.connectors_endpoints.connector_endpoint import ConnectorEndpoint
+from moonshot.src.redteaming.attack.attack_module import AttackModule
+from moonshot.src.redteaming.attack.attack_module_arguments import AttackModuleArguments
 from moonshot.src.redteaming.session.red_teaming_progress import RedTeamingProgress
 from moonshot.src.redteaming.session.red_teaming_type import RedTeamingType
 from moonshot.src.redteaming.session.session import SessionMetadata
@@ -36,8 +40,13 @@ class RedTeaming:
         red_teaming_progress: RedTeamingProgress,
         cancel_event: asyncio.Event,
     ) -> dict:
+        if red_teaming_type == RedTeamingType.AUTOMATED:
+            return await self._automated(
+                runner_args, database_instance, session_metadata, red_teaming_progress,
+                cancel_event,
+            )
         if red_teaming_type != RedTeamingType.MANUAL:
-            raise RuntimeError("[Bench] Only manual red teaming is provided.")
+            raise RuntimeError("[Bench] Unknown red teaming type.")
         arguments = runner_args.get("manual_rt_args") or {}
         prompt = arguments.get("prompt", "")
         if not prompt:
@@ -69,3 +78,31 @@ class RedTeaming:
                 RunStatus.COMPLETED,
             )
         return red_teaming_progress.get_dict()
+
+    async def _automated(
+        self,
+        runner_args: dict,
+        database_instance: DBInterface,
+        session_metadata: SessionMetadata,
+        red_teaming_progress: RedTeamingProgress,
+        cancel_event: asyncio.Event,
+    ) -> dict:
+        for strategy in runner_args.get("attack_strategies") or []:
+            arguments = AttackModuleArguments(
+                connector_ids=session_metadata.endpoints or [],
+                prompt_templates=strategy.get("prompt_template_ids", []),
+                prompt=strategy.get("prompt", ""),
+                system_prompt=strategy.get("system_prompt", ""),
+                metric_ids=strategy.get("metric_ids", []),
+                context_strategy_info=strategy.get("context_strategy_info", []),
+                db_instance=database_instance,
+                chat_batch_size=runner_args.get(
+                    "chat_batch_size", RedTeamingProgress.DEFAULT_CHAT_BATCH_SIZE
+                ),
+                red_teaming_progress=red_teaming_progress,
+                cancel_event=cancel_event,
+            )
+            module = AttackModule.load(strategy.get("attack_module_id"), arguments)
+            await module.execute()
+        red_teaming_progress.status = RunStatus.COMPLETED
+        return {}

@@ -7,10 +7,11 @@ queued, so a restart or a dead worker loses nothing.
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from pydantic import Field, validate_call
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from models import BatchStatus, PromptBatch, PromptTask, RegistryKind
 from models.batches import batch_key, task_key
@@ -28,11 +29,12 @@ from service.api.transactions import in_transaction
 from service.redteam.pipeline import PromptSettings
 
 DEFAULT_HISTORY_LENGTH = 10
+DUPLICATE_KEY = 11000
 
 Enqueue = Callable[[Sequence[str]], Awaitable[None]]
 
 
-async def _prompt_settings(session: SessionMetadata, workspace: str) -> dict[str, Any]:
+async def prompt_settings(session: SessionMetadata, workspace: str) -> dict[str, Any]:
     template_source = ""
     if session.prompt_template:
         entry = await find_entry(
@@ -44,6 +46,7 @@ async def _prompt_settings(session: SessionMetadata, workspace: str) -> dict[str
                 field="prompt_template",
             )
         template_source = entry.template
+    """The session's prompt settings as a batch keeps them (its template's text included)."""
     return asdict(PromptSettings(
         prompt_template=session.prompt_template,
         template_source=template_source,
@@ -77,34 +80,79 @@ async def create_batch(
         raise InvalidInput(f"Session {runner_id} has no endpoints to prompt.", field="endpoints")
     # Before anything is written, the reserved chat record ids included.
     await admit(workspace, len(dict.fromkeys(session.endpoints)), max_queued)
-    settings = await _prompt_settings(session, workspace)
+    settings = await prompt_settings(session, workspace)
     settings = check_prompt_cost(session.endpoints, user_prompt, settings, limits)
     batch_id = uuid.uuid4().hex
+    task_ids = await store_batch(
+        NewBatch(
+            workspace=workspace,
+            session_id=runner_id,
+            session_epoch=session.created_epoch,
+            batch_id=batch_id,
+            user_prompt=user_prompt,
+            history_length=DEFAULT_HISTORY_LENGTH if history_length is None else history_length,
+            endpoints=list(dict.fromkeys(session.endpoints)),
+            prompt_settings=settings,
+            created_by=created_by,
+        )
+    )
+    return batch_id, task_ids
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """What a batch is made of; `run_id` and `prompt_key` for an attack prompt of a run."""
+
+    workspace: str
+    session_id: str
+    session_epoch: str
+    batch_id: str
+    user_prompt: str
+    history_length: int
+    endpoints: list[str]
+    prompt_settings: dict[str, Any]
+    created_by: str = ""
+    run_id: str = ""
+    prompt_key: str = ""
+
+
+async def store_batch(new: NewBatch) -> list[str]:
+    """Store the batch and one task per endpoint, each with its chat record id reserved, in one
+    transaction; returns the task ids, in the order of `new.endpoints`.
+
+    A batch whose id is taken is not stored again: `BatchExists` (nothing of this call stays).
+    """
+    workspace = new.workspace
     now = time.time()
     batch = PromptBatch(
-        id=batch_key(workspace, batch_id),
+        id=batch_key(workspace, new.batch_id),
         workspace=workspace,
-        session_id=runner_id,
-        session_epoch=session.created_epoch,
-        batch_id=batch_id,
-        user_prompt=user_prompt,
-        history_length=DEFAULT_HISTORY_LENGTH if history_length is None else history_length,
-        endpoints=list(dict.fromkeys(session.endpoints)),
-        prompt_settings=settings,
-        created_by=created_by,
+        session_id=new.session_id,
+        session_epoch=new.session_epoch,
+        batch_id=new.batch_id,
+        user_prompt=new.user_prompt,
+        history_length=new.history_length,
+        endpoints=new.endpoints,
+        prompt_settings=new.prompt_settings,
+        created_by=new.created_by,
         created_at=now,
+        run_id=new.run_id,
+        prompt_key=new.prompt_key,
     )
     tasks = [
         PromptTask(
-            id=task_key(workspace, batch_id, endpoint),
+            id=task_key(workspace, new.batch_id, endpoint),
             workspace=workspace,
-            session_id=runner_id,
-            batch_id=batch_id,
+            session_id=new.session_id,
+            batch_id=new.batch_id,
             endpoint=endpoint,
-            chat_record_id=await reserve_chat_record_id(runner_id, endpoint, workspace=workspace),
+            chat_record_id=await reserve_chat_record_id(
+                new.session_id, endpoint, workspace=workspace
+            ),
             created_at=now,
+            run_id=new.run_id,
         )
-        for endpoint in batch.endpoints
+        for endpoint in new.endpoints
     ]
 
     async def store(session_: Any) -> None:
@@ -113,9 +161,24 @@ async def create_batch(
         await PromptTask.insert_many(tasks, session=session_)
         await batch.insert(session=session_)
 
-    await in_transaction(store)
+    try:
+        await in_transaction(store)
+    except (DuplicateKeyError, BulkWriteError) as error:
+        if isinstance(error, BulkWriteError) and not _only_duplicates(error):
+            raise
+        raise BatchExists(new.batch_id) from None
     await log_batch_status(batch, BatchStatus.QUEUED)
-    return batch_id, [task.id for task in tasks]
+    return [task.id for task in tasks]
+
+
+class BatchExists(Exception):
+    """A batch with this id is stored already (an attack prompt planned twice)."""
+
+
+def _only_duplicates(error: BulkWriteError) -> bool:
+    return all(
+        failure.get("code") == DUPLICATE_KEY for failure in error.details.get("writeErrors", [])
+    )
 
 
 async def api_send_prompt(

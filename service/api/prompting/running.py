@@ -21,10 +21,10 @@ from service.api.prompting.batches import task_status
 from service.api.prompting.settling import (
     cancel_batch_tasks,
     finish_task,
-    set_batch_status,
+    log_batch_status,
     settle_batch,
 )
-from service.api.prompting.transitions import claim_task, hold_record
+from service.api.prompting.transitions import claim_task, hold_record, move_batch
 from service.api.sessions.store import find_session
 from service.connectors import ConnectorError, connector_class
 from service.redteam.pipeline import PromptSettings, run_pipeline
@@ -42,6 +42,20 @@ class Limiter(Protocol):
     ) -> AbstractAsyncContextManager[None]: ...
 
 
+class RunHooks(Protocol):
+    """What a red-teaming run adds to its tasks (`service.api.runs.hooks`), handed in so that
+    prompting knows nothing of runs."""
+
+    async def scored(
+        self, record: ChatRecord, batch: PromptBatch, runtime: "Runtime"
+    ) -> ChatRecord: ...
+
+    async def answered(self, task: PromptTask, batch: PromptBatch) -> None:
+        """The task's record is held and not yet appended (so its batch has not ended)."""
+
+    async def batch_ended(self, batch: PromptBatch) -> None: ...
+
+
 @dataclass(frozen=True)
 class Runtime:
     """What running a prompt task needs from the process it runs in."""
@@ -51,6 +65,8 @@ class Runtime:
     # Shared by the connectors of this process (`service.connectors.new_http_client`); it also
     # holds where endpoint calls may connect, so every call goes through one.
     http_client: Any
+    # None where nothing queues run steps (a bare runtime in tests of prompting alone).
+    runs: RunHooks | None = None
 
 
 async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
@@ -67,12 +83,14 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
     if batch is None:
         return task.status
     if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
-        # Its process may have died between ending the task and settling the batch.
-        if batch.status in UNFINISHED_BATCH:
-            await settle_batch(batch)
+        # Its process may have died between ending the task and settling the batch, or
+        # between settling it and telling its run.
+        ended = batch.status not in UNFINISHED_BATCH or await settle_batch(batch)
+        if ended and batch.run_id and runtime.runs is not None:
+            await runtime.runs.batch_ended(batch)
         return task.status
     if task.status is TaskStatus.APPENDING:
-        return await finish_task(task, batch)
+        return await _finished(task, batch, runtime)
     session = await find_session(task.session_id, task.workspace)
     if session is None or session.created_epoch != batch.session_epoch:
         # The session was deleted (and perhaps made again) since: its prompts are void.
@@ -80,28 +98,49 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
         await settle_batch(batch)
         return TaskStatus.CANCELLED
     if not await claim_task(task_id):
-        return await _catch_up(task_id, batch)
-    if batch.status is BatchStatus.QUEUED:
-        await set_batch_status(batch, BatchStatus.RUNNING, from_=(BatchStatus.QUEUED,))
+        return await _catch_up(task_id, batch, runtime)
+    # Only the task that moves it says so: every task of the batch tries, and "running" is a
+    # passing state (the final status is logged even by a process that died after setting it,
+    # `set_batch_status`). A run's batches skip it: their run says it runs.
+    if not batch.run_id and batch.status is BatchStatus.QUEUED and await move_batch(
+        batch.id, BatchStatus.RUNNING, from_=(BatchStatus.QUEUED,)
+    ):
+        await log_batch_status(batch, BatchStatus.RUNNING)
     record = await _build_record(task, batch, runtime)
     if record is None:
-        return await _catch_up(task_id, batch)
+        return await _catch_up(task_id, batch, runtime)
+    if batch.run_id and runtime.runs is not None:
+        # Scored before it is held, so the record is appended once, with its verdict.
+        record = await runtime.runs.scored(record, batch, runtime)
     # Each record notes who sent the prompt: several users share a workspace's sessions.
-    document = record.model_copy(update={"sent_by": batch.created_by}).model_dump()
+    document = record.model_copy(update={"sent_by": batch.created_by}).document()
     error = record.predicted_result if is_error_record(document) else ""
     if not await hold_record(task_id, document, error):
         # Cancelled meanwhile, or another copy of the task got there first.
-        return await _catch_up(task_id, batch)
-    return await finish_task(task.model_copy(update={"record": document}), batch)
+        return await _catch_up(task_id, batch, runtime)
+    return await _finished(task.model_copy(update={"record": document}), batch, runtime)
 
 
-async def _catch_up(task_id: str, batch: PromptBatch) -> TaskStatus | None:
+async def _catch_up(task_id: str, batch: PromptBatch, runtime: Runtime) -> TaskStatus | None:
     task = await PromptTask.get(task_id)
     if task is None:
         return None
     if task.status is TaskStatus.APPENDING:
-        return await finish_task(task, batch)
+        return await _finished(task, batch, runtime)
     return task.status
+
+
+async def _finished(task: PromptTask, batch: PromptBatch, runtime: Runtime) -> TaskStatus:
+    """Append the held record and end the task; a run hears of the answer before (so that
+    what it decides holds before the batch can end) and of the batch's end after (each safe
+    twice)."""
+    hooks = runtime.runs if batch.run_id else None
+    if hooks is not None:
+        await hooks.answered(task, batch)
+    status = await finish_task(task, batch, settle=False)
+    if await settle_batch(batch) and hooks is not None:
+        await hooks.batch_ended(batch)
+    return status
 
 
 async def _build_record(

@@ -71,11 +71,12 @@ async def finish_task(
     return TaskStatus.DONE
 
 
-async def settle_batch(batch: PromptBatch) -> None:
-    """Give the batch its final status once none of its tasks is left to run."""
+async def settle_batch(batch: PromptBatch) -> bool:
+    """Give the batch its final status once none of its tasks is left to run; True when it
+    has one (set now or before)."""
     outcomes = await tasks_of(batch).project(TaskOutcome).to_list()
     if any(outcome.status in UNFINISHED_TASK for outcome in outcomes):
-        return
+        return False
     if any(outcome.status is TaskStatus.CANCELLED for outcome in outcomes):
         status = BatchStatus.CANCELLED
     elif outcomes and all(outcome.error for outcome in outcomes):
@@ -83,6 +84,7 @@ async def settle_batch(batch: PromptBatch) -> None:
     else:
         status = BatchStatus.DONE
     await set_batch_status(batch, status, from_=UNFINISHED_BATCH)
+    return True
 
 
 async def set_batch_status(
@@ -98,6 +100,10 @@ async def set_batch_status(
 
 
 async def log_batch_status(batch: PromptBatch, status: BatchStatus) -> None:
+    # A run's batches are told through the run's own events and their records: three more
+    # events per attack prompt would cost the stream's readers and the database for nothing.
+    if batch.run_id:
+        return
     await log_event(
         batch.workspace,
         batch.session_id,

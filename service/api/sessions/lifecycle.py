@@ -82,10 +82,11 @@ async def api_load_session(
 @validate_call
 async def api_delete_session(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> bool:
     """Remove the session and all its chats; the runner stays, as in Moonshot."""
-    await require_runner(runner_id, workspace)
-    if await find_session(runner_id, workspace) is None:
+    require_database()
+    if not await delete_session_data(runner_id, workspace):
+        # Nothing was deleted: which error Moonshot gives depends on the runner.
+        await require_runner(runner_id, workspace)
         raise NotFound(SESSION_METADATA_NOT_FOUND)
-    await delete_session_data(runner_id, workspace)
     return True
 
 

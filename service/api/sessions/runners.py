@@ -177,9 +177,8 @@ async def list_runners(
 async def delete_runner(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
     """Delete the runner, its session and all its chats, so the name can be used again."""
     require_database()
-    if await Runner.get(runner_key(workspace, runner_id)) is None:
+    if not await delete_session_data(runner_id, workspace, with_runner=True):
         raise NotFound(f"Session {runner_id} does not exist.")
-    await delete_session_data(runner_id, workspace, with_runner=True)
 
 
 def runner_info(runner: Runner) -> RunnerInfo:

@@ -44,6 +44,15 @@ class SessionView(BaseModel):
     revision: str = ""
 
 
+class SessionListing(BaseModel):
+    """One page of a session listing: its items, the cursor of the next page (None when this
+    is the last), and a revision that changes whenever anything listed here changes."""
+
+    items: list[Any]
+    next_after: str | None = None
+    revision: str
+
+
 class ChatPage(BaseModel):
     """One page of an endpoint's chat records, oldest first; `next_cursor` continues it."""
 

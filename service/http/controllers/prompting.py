@@ -19,8 +19,8 @@ from service.api.events import Outage, follow_events_telling_outages
 from service.api.limits import Limits
 from service.api.notifier import EventNotifier
 from service.api.prompting import api_send_prompt, cancel_prompts, get_batch
+from service.api.runs import cancel_runs, start_run
 from service.api.stream_slots import StreamSlots
-from service.api.ui_callback import start_batch
 from service.http.auth import ACCESS_TOKEN_OPT
 from service.http.deps import ExistingSession, Workspace
 from service.http.errors import InvalidBody
@@ -28,6 +28,7 @@ from service.http.live_state import provide_notifier, provide_stream_slots
 from service.http.params import RunnerId
 from service.http.prompt_schemas import BatchOut, Cancelled, PromptCreate, PromptInfo
 from service.http.prompting_state import provide_task_queue
+from service.http.run_schemas import run_location
 from service.http.schemas import MAX_INT64
 from service.http.ui_webhook import UiWebhook, provide_ui_webhook
 from service.settings import Settings
@@ -91,8 +92,9 @@ class PromptingController(Controller):
         "/prompt",
         status_code=200,
         summary="Send a prompt to every endpoint of the session",
-        description="With an attack module set, answers at once with the session id (a JSON "
-        "string, as Moonshot does) and posts the progress to SPARRING_UI_ART_CALLBACK_URL.",
+        description="With an attack module set, starts a red-teaming run on the prompt and "
+        "answers at once with the session id (a JSON string, as Moonshot does) and the run in "
+        "the Location header; its progress goes to SPARRING_UI_ART_CALLBACK_URL.",
         dependencies={"ui_webhook": Provide(provide_ui_webhook, sync_to_thread=False)},
         responses={
             202: ResponseSpec(
@@ -114,16 +116,22 @@ class PromptingController(Controller):
         wait: Wait = True,
     ) -> Response[PromptInfo | BatchOut | bytes]:
         if existing_session.attack_module:
-            started = await start_batch(
-                runner_id, data.user_prompt, data.history_length, enqueue=task_queue.enqueue,
-                workspace=workspace, created_by=principal.user,
+            # A red-teaming run: stored, then its first step queued; it answers at once.
+            started = await start_run(
+                runner_id, data.user_prompt, data.history_length, workspace=workspace,
+                created_by=principal.user, max_queued=task_queue.max_queued_per_workspace,
                 limits=Limits.from_settings(settings),
             )
+            await task_queue.kick_run(workspace, runner_id, started.run_id)
             if ui_webhook is not None:
                 ui_webhook.follow(started, workspace=workspace)
             # Moonshot's attack mode: the runner id, as a JSON string; progress goes to the UI.
             # Encoded here: Litestar sends a `str` as it is, without JSON's quotes.
-            return Response(encode_json(runner_id), media_type=MediaType.JSON)
+            return Response(
+                encode_json(runner_id),
+                media_type=MediaType.JSON,
+                headers={"Location": run_location(runner_id, started.run_id)},
+            )
         result = await api_send_prompt(
             runner_id,
             data.user_prompt,
@@ -145,14 +153,16 @@ class PromptingController(Controller):
         result = await get_batch(runner_id, batch_id, workspace=workspace)
         return BatchOut.model_validate(result.model_dump())
 
-    @post("/cancel", status_code=200, summary="Stop the session's unfinished prompts")
+    @post("/cancel", status_code=200, summary="Stop the session's unfinished runs and prompts")
     async def cancel(self, runner_id: RunnerId, workspace: Workspace) -> Cancelled:
-        return Cancelled(cancelled=await cancel_prompts(runner_id, workspace=workspace))
+        runs = await cancel_runs(runner_id, workspace=workspace)
+        batches = await cancel_prompts(runner_id, workspace=workspace)
+        return Cancelled(cancelled=batches, runs=runs)
 
     @get(
         "/events",
         opt={ACCESS_TOKEN_OPT: True},
-        summary="Server-Sent Events: each chat record as it lands and each batch status",
+        summary="Server-Sent Events: each chat record as it lands, each batch and run status",
         description="Every event has an id; reconnect with Last-Event-ID (or ?last_event_id=) "
         "to resume. Also takes the API key as ?access_token= (EventSource cannot send headers). "
         "Open streams are capped per API key and per workspace (429 with Retry-After beyond).",

@@ -1,28 +1,32 @@
 """Sessions: Moonshot's web API routes, plus the Session API functions those do not reach."""
 
+from typing import TypeVar
+
 from litestar import Controller, Response, delete, get, post, put
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
+from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from service.api import (
-    api_get_all_session_names,
     api_get_available_session_info,
     api_load_session,
 )
 from service.api.sessions.edits import set_prev_prompts_count
 from service.api.sessions.lifecycle import create_session_view
 from service.api.sessions.runners import delete_runner
+from service.api.sessions.schemas import SessionListing
 from service.api.sessions.views import (
     get_session_view,
-    list_session_summaries,
+    list_session_page,
     read_chat_page,
     session_chat_streams,
 )
+from service.http.conditional import IfNoneMatch, none_match
 from service.http.controllers.session_edits import SessionEditRoutes, etag
 from service.http.deps import ExistingSession, Workspace
 from service.http.limit_deps import LIMITS_DEPENDENCIES, LimitsDependency
-from service.http.params import Cursor, IncludeHistory, Limit, Offset, RunnerId
+from service.http.params import After, Cursor, IncludeHistory, Limit, Offset, RunnerId
 from service.http.schemas import (
     AvailableSessions,
     ChatPageOut,
@@ -35,31 +39,59 @@ from service.http.schemas import (
 )
 from service.http.streaming import chat_streams_json, started
 
+T = TypeVar("T")
+
 
 class SessionController(SessionEditRoutes, Controller):
     path = "/api/v1/sessions"
     tags = ["Sessions"]
     dependencies = LIMITS_DEPENDENCIES
 
-    @get("/", summary="All sessions, newest first, each with its runner's description")
+    @get(
+        "/",
+        summary="All sessions, newest first, each with its runner's description",
+        description=(
+            "Pages with `limit` and `after` (the `X-Next-After` header of the previous page; "
+            "absent on the last). The ETag changes whenever anything listed changes: send it "
+            "in `If-None-Match` to get 304 while the listing is unchanged."
+        ),
+    )
     async def list_sessions(
-        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
-    ) -> list[SessionMetadataOut]:
-        summaries = await list_session_summaries(workspace=workspace, limit=limit, offset=offset)
-        return [SessionMetadataOut.model_validate(summary) for summary in summaries]
+        self,
+        workspace: Workspace,
+        limit: Limit = None,
+        offset: Offset = 0,
+        after: After = None,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[list[SessionMetadataOut]]:
+        listing = await list_session_page(
+            workspace=workspace, limit=limit, offset=offset, after=after
+        )
+        return _listed(
+            listing, if_none_match,
+            [SessionMetadataOut.model_validate(summary) for summary in listing.items],
+        )
 
     @get("/name", summary="Ids of all sessions, newest first")
     async def list_session_names(
-        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
-    ) -> list[str]:
-        return await api_get_all_session_names(workspace=workspace, limit=limit, offset=offset)
+        self,
+        workspace: Workspace,
+        limit: Limit = None,
+        offset: Offset = 0,
+        after: After = None,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[list[str]]:
+        listing = await list_session_page(
+            workspace=workspace, limit=limit, offset=offset, after=after, names_only=True
+        )
+        return _listed(listing, if_none_match, listing.items)
 
     @get("/available", summary="Session ids and their metadata (api_get_available_session_info)")
     async def available_sessions(
-        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0
+        self, workspace: Workspace, limit: Limit = None, offset: Offset = 0, after: After = None
     ) -> AvailableSessions:
         session_ids, sessions = await api_get_available_session_info(
-            workspace=workspace, limit=limit, offset=offset
+            workspace=workspace, limit=limit, offset=offset, after=after
         )
         return AvailableSessions(
             session_ids=session_ids,
@@ -144,3 +176,20 @@ class SessionController(SessionEditRoutes, Controller):
             runner_id, data.cs_num_of_prev_prompts, workspace=workspace, limits=limits
         )
         return Success()
+
+
+def _listed(listing: SessionListing, if_none_match: str | None, body: T) -> Response[T]:
+    """The listing's answer: 304 without a body when the client's ETag is current, else the
+    body; either way with the ETag, and `X-Next-After` when another page follows."""
+    headers = {"ETag": etag(listing.revision)}
+    if listing.next_after is not None:
+        headers["X-Next-After"] = listing.next_after
+    if none_match(if_none_match, headers["ETag"]):
+        # No body: a 304 tells the client to use the copy it has.
+        not_modified: Response[T] = Response(
+            content=None,  # type: ignore[arg-type]
+            status_code=HTTP_304_NOT_MODIFIED,
+            headers=headers,
+        )
+        return not_modified
+    return Response(body, headers=headers)

@@ -8,8 +8,8 @@ and judge, and offers the pure steps of each round. All of them are handed what 
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
 
 from service.connectors.base import ConnectorError
 from service.redteam.attacks.configuration import (
@@ -20,14 +20,9 @@ from service.redteam.attacks.configuration import (
 from service.redteam.attacks.converters import apply_converters, converter_names
 from service.redteam.attacks.errors import AttackerFailure
 
-
-class Attacker(Protocol):
-    """Calls the attacker endpoint: (system prompt, prompt) -> its answer.
-
-    Raises `ConnectorError` when the endpoint gives no answer, as every endpoint call does.
-    """
-
-    async def __call__(self, system_prompt: str, prompt: str) -> str: ...
+# Calls the attacker endpoint: (system prompt, prompt) -> its answer. Raises `ConnectorError`
+# when the endpoint gives no answer, as every endpoint call does.
+Attacker = Callable[[str, str], Awaitable[str]]
 
 
 async def ask_attacker(attacker: Attacker, system_prompt: str, prompt: str) -> str:

@@ -187,7 +187,8 @@ class TestFanOutAndLimits:
         fan_out = time.perf_counter() - started
         assert one.status is ten.status is BatchStatus.DONE
         assert len(ten.current_chats) == 10
-        assert fan_out <= 2 * one_call, (fan_out, one_call)
+        # Serial would be 10x; the calls overlapping (below) is the sharp check, this the wide one.
+        assert fan_out <= 4 * one_call, (fan_out, one_call)
         fanned = [call for call in fake_openai.calls if call.started >= started]
         assert len(fanned) == 10
         # All ten were in flight together: each started before any of them finished.

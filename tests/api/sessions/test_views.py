@@ -81,7 +81,7 @@ class TestApiGetAllChatsFromSession:
         assert [record["chat_record_id"] for record in chats["echo-a"]] == list(range(1, 26))
         assert chats["echo-b"][0]["conn_id"] == "echo-b"
         assert chats["silent"] == []
-        assert set(chats["echo-a"][0]) == set(make_chat_record(1).model_dump())
+        assert set(chats["echo-a"][0]) == set(make_chat_record(1).document())
 
     async def test_unknown_runner_raises_and_deleted_session_is_empty(self, db):
         with pytest.raises(RuntimeError, match=RUNNER_MISSING):

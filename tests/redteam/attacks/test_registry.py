@@ -4,7 +4,7 @@ import pytest
 
 from models import RegistryKind
 from service.redteam.attacks import ATTACK_MODULES, IMPLEMENTED, Generator, Pair, Perturbation
-from service.redteam.catalogue import built_in
+from service.redteam.catalogue import Needs, built_in
 
 PERTURBATIONS = [
     "charswap_attack", "insert_punctuation_attack", "homoglyph_attack", "homoglyph_v2_attack",
@@ -47,7 +47,9 @@ def test_the_catalogue_gives_an_attacker_to_exactly_the_modules_that_need_one():
     for name, module in ATTACK_MODULES.items():
         entry = built_in(RegistryKind.ATTACK_MODULE, name)
         assert entry is not None
-        assert (entry.reason == "needs an attacker endpoint") is module.needs_attacker, name
+        assert (entry.needs is Needs.ATTACKER_ENDPOINT) is module.needs_attacker, name
+        # Runnable: a run refuses to start until the module's endpoints name an attacker.
+        assert entry.runnable, name
 
 
 def test_cannot_be_changed():

@@ -6,7 +6,7 @@ import pytest
 
 import service.redteam.metrics
 from models import RegistryKind
-from service.redteam.catalogue import RUNNABLE_MODULES, built_in
+from service.redteam.catalogue import RUNNABLE_MODULES, Needs, built_in
 from service.redteam.metrics import IMPLEMENTED, METRICS, JudgedMetric, OfflineMetric
 from tests.redteam.test_layering import FORBIDDEN
 from tests.support.imports import reached
@@ -34,16 +34,16 @@ def test_each_is_a_catalogue_metric_whose_defaults_validate(name):
     METRICS[name].validate(entry.configurations)
 
 
-def test_none_is_marked_runnable_before_runs_call_them():
-    # The run issue flips them with `{(RegistryKind.METRIC, name) for name in IMPLEMENTED}`.
-    assert not {name for kind, name in RUNNABLE_MODULES if kind is RegistryKind.METRIC}
+def test_every_implemented_metric_is_marked_runnable_and_no_other():
+    assert {name for kind, name in RUNNABLE_MODULES if kind is RegistryKind.METRIC} == IMPLEMENTED
 
 
-def test_judged_metrics_keep_saying_they_need_a_judge():
+def test_judged_metrics_still_say_they_need_a_judge_and_run():
+    # A run refuses to start until the metric's endpoints name a judge (or it has a fallback).
     for name in JUDGED:
         entry = built_in(RegistryKind.METRIC, name)
         assert entry is not None
-        assert entry.reason == "needs a judge endpoint"
+        assert (entry.needs, entry.runnable) == (Needs.JUDGE_ENDPOINT, True)
 
 
 def test_the_metrics_package_imports_nothing_of_the_domain():

@@ -1,0 +1,164 @@
+"""Moving a run on: one step reads how far the run has got, plans the next attack prompts and
+stores and queues them, or ends the run.
+
+A step is queued when a run starts and whenever one of its batches ends. Steps of one run take
+turns (`transitions.take_turn`): a step that finds the turn taken asks the stepper to step once
+more. Each may be cut short anywhere: every write is conditional (a batch id follows from the
+run and the prompt's key, a status moves only from where it was).
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
+from beanie.operators import In
+
+from models import AttackRun, PromptBatch, RunStatus
+from models.batches import UNFINISHED_BATCH, batch_key
+from models.runs import UNFINISHED_RUN, run_batch_id, run_key
+from service.api.prompting import Runtime
+from service.api.prompting.creating import BatchExists, NewBatch, prompt_settings, store_batch
+from service.api.prompting.settling import cancel_batch_tasks, settle_batch
+from service.api.runs.calls import endpoint_call
+from service.api.runs.counting import count_sent, settle_counts
+from service.api.runs.planning import PlannedPrompt, plan
+from service.api.runs.state import read_progress, read_state
+from service.api.runs.transitions import end_turn, log_run_status, move_run, take_turn
+from service.api.sessions.store import find_session
+from service.redteam.attacks.errors import AttackError
+from service.redteam.attacks.pair import Pair
+from service.redteam.attacks.registry import ATTACK_MODULES
+
+Enqueue = Callable[[Sequence[str]], Awaitable[None]]
+# (workspace, session, run id): queue a step of the run.
+KickRun = Callable[[str, str, str], Awaitable[None]]
+
+
+async def advance_run(
+    workspace: str,
+    run_id: str,
+    runtime: Runtime,
+    enqueue: Enqueue,
+    *,
+    kick: KickRun | None = None,
+    turn: str = "",
+) -> RunStatus | None:
+    """Take the run one step on; returns its status afterwards (None if it does not exist,
+    or when another step has the turn: that one sees this one was asked for).
+
+    One step at a time per run, so an attack prompt is planned, and its chat record ids
+    reserved, once. A step asked for while this one ran is queued with `kick` (so a worker's
+    task ends, rather than stepping for as long as the run keeps asking), or taken here without
+    one. `turn` names the caller across its retries (a step cut short by an outage takes its
+    own turn again).
+    """
+    key = run_key(workspace, run_id)
+    turn = turn or uuid.uuid4().hex
+    while await take_turn(key, turn):
+        status, session_id = await _step(key, runtime, enqueue)
+        if not await end_turn(key, turn):
+            return status
+        if kick is not None:
+            await kick(workspace, session_id, run_id)
+            return status
+    return None
+
+
+async def _step(key: str, runtime: Runtime, enqueue: Enqueue) -> tuple[RunStatus | None, str]:
+    """The step; returns the run's status afterwards and its session."""
+    run = await AttackRun.get(key)
+    if run is None:
+        return None, ""
+    return await _step_run(run, runtime, enqueue), run.session_id
+
+
+async def _step_run(run: AttackRun, runtime: Runtime, enqueue: Enqueue) -> RunStatus:
+    if run.status not in UNFINISHED_RUN:
+        return run.status
+    session = await find_session(run.session_id, run.workspace)
+    if session is None or session.created_epoch != run.session_epoch:
+        await end_run(run, RunStatus.CANCELLED, reason="the session was deleted")
+        return RunStatus.CANCELLED
+    if run.status is RunStatus.QUEUED:
+        await move_run(run, RunStatus.RUNNING, from_=(RunStatus.QUEUED,))
+    module = ATTACK_MODULES[run.attack_module]
+    # `pair` plans from every answer; the others need only how far the run has got.
+    state = await (read_state(run) if isinstance(module, Pair) else read_progress(run))
+    attacker = (
+        endpoint_call(run.module_endpoints[0], runtime, workspace=run.workspace)
+        if run.module_endpoints else None
+    )
+    try:
+        planned = await plan(module, state, attacker)
+    except AttackError as error:
+        await end_run(run, RunStatus.FAILED, reason=f"{run.attack_module}: {error}")
+        return RunStatus.FAILED
+    task_ids = await _store(run, planned, await prompt_settings(session, run.workspace))
+    if task_ids:
+        current = await AttackRun.get(run.id)
+        if current is None or current.status not in UNFINISHED_RUN:
+            # Cancelled while these were stored: they never run.
+            await _cancel_unfinished(run)
+            return RunStatus.CANCELLED if current is None else current.status
+        await enqueue(task_ids)
+        return RunStatus.RUNNING
+    if state.in_flight == 0 and not planned:
+        reason = "" if state.active else "every endpoint stopped"
+        await end_run(run, RunStatus.DONE, reason=reason)
+        return RunStatus.DONE
+    return RunStatus.RUNNING
+
+
+async def _store(
+    run: AttackRun, planned: list[PlannedPrompt], settings: dict[str, object]
+) -> list[str]:
+    task_ids: list[str] = []
+    for prompt in planned:
+        new = NewBatch(
+            workspace=run.workspace,
+            session_id=run.session_id,
+            session_epoch=run.session_epoch,
+            batch_id=run_batch_id(run.run_id, prompt.key),
+            user_prompt=prompt.prompt,
+            history_length=run.history_length,
+            endpoints=list(prompt.endpoints),
+            prompt_settings=dict(settings),
+            created_by=run.created_by,
+            run_id=run.run_id,
+            prompt_key=prompt.key,
+        )
+        if await PromptBatch.get(batch_key(run.workspace, new.batch_id)) is not None:
+            continue
+        try:
+            task_ids.extend(await store_batch(new))
+        except BatchExists:
+            continue
+        await count_sent(run, prompt.endpoints)
+    return task_ids
+
+
+async def end_run(run: AttackRun, status: RunStatus, *, reason: str = "") -> bool:
+    """Give the run its final status; cancelling or failing also stops its unfinished batches,
+    appending what had already been built (nothing is appended after this returns).
+
+    The final status's event is logged after those appends: a follower that stops at it (the
+    UI webhook, a stream reader) has then seen every record of the run.
+    """
+    moved = await move_run(run, status, from_=UNFINISHED_RUN, reason=reason, log=False)
+    if status is not RunStatus.DONE:
+        await _cancel_unfinished(run)
+    if moved:
+        # Exact before the end is told, so whoever reads the run then reads its last counts.
+        await settle_counts(run)
+        await log_run_status(run, status)
+    return moved
+
+
+async def _cancel_unfinished(run: AttackRun) -> None:
+    batches = await PromptBatch.find(
+        PromptBatch.workspace == run.workspace,
+        PromptBatch.run_id == run.run_id,
+        In(PromptBatch.status, list(UNFINISHED_BATCH)),
+    ).to_list()
+    for batch in batches:
+        await cancel_batch_tasks(batch)
+        await settle_batch(batch)
