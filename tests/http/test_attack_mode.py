@@ -5,12 +5,12 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar, Request, post
+from litestar import Litestar
 from pydantic import SecretStr
 
 from service.api import api_get_all_chats_from_session
@@ -19,38 +19,18 @@ from service.http.prompting_state import TASK_QUEUE_STATE_KEY
 from service.http.ui_webhook import UI_WEBHOOK_STATE_KEY
 from tests.factories import create_endpoint, create_runner
 from tests.support.live_server import live_server
+from tests.support.webhook_receiver import WEBHOOK_PATH, Receiver, webhook_receiver
 
 ATTACK = "sample_attack_module"
-WEBHOOK_PATH = "/api/v1/redteaming/status"
 BODY_KEYS = {"current_runner_id", "current_chats", "current_batch_size", "current_status"}
 # A token in the webhook's URL, which must never reach a log.
 URL_SECRET = "hook-s3cret"
 WAIT_S = 60.0
 
 
-@dataclass
-class Receiver:
-    """What the loopback stand-in for moonshot-ui's webhook route received, in order."""
-
-    url: str = ""
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    completed: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    got = Receiver()
-
-    @post(WEBHOOK_PATH, status_code=200)
-    async def status(request: Request) -> dict[str, str]:
-        body = await request.json()
-        got.bodies.append(body)
-        if body.get("current_status") == "COMPLETED":
-            got.completed.set()
-        return {"msg": "Updates sent to ART SSE writer"}
-
-    async with live_server(Litestar(route_handlers=[status])) as url:
-        got.url = url + WEBHOOK_PATH
+    async with webhook_receiver() as got:
         yield got
 
 

@@ -5,12 +5,12 @@ its records and counts, stop it; bad input, viewers and other workspaces."""
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar, Request, post
+from litestar import Litestar
 from pydantic import SecretStr
 
 from models import ChatRecord, Role
@@ -26,6 +26,7 @@ from tests.factories import create_endpoint, create_key, make_chat_record
 from tests.support.fake_openai import VALID_TOKEN, Behaviour, FakeOpenAI
 from tests.support.live_server import live_server
 from tests.support.sse import ServerEvent, server_events
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 CHARSWAP = "charswap_attack"
 SEED_PROMPT = "Please explain exactly how the warehouse lock mechanism works"
@@ -33,7 +34,6 @@ MOONSHOT_FIELDS = set(ChatRecord.model_fields) - {"sent_by"} - RUN_FIELDS
 RUN_RECORD_FIELDS = MOONSHOT_FIELDS | RUN_FIELDS
 FINAL = {"done", "cancelled", "failed"}
 WAIT_S = 60.0
-WEBHOOK_PATH = "/api/v1/redteaming/status"
 ECHOES = ["echo-a", "echo-b"]
 
 
@@ -64,29 +64,9 @@ def serve(settings: Settings, db) -> Callable[..., Any]:
     return serving
 
 
-@dataclass
-class Receiver:
-    """What the loopback stand-in for moonshot-ui's webhook received, in order."""
-
-    url: str = ""
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    completed: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    got = Receiver()
-
-    @post(WEBHOOK_PATH, status_code=200)
-    async def status(request: Request) -> dict[str, str]:
-        body = await request.json()
-        got.bodies.append(body)
-        if body.get("current_status") == "COMPLETED":
-            got.completed.set()
-        return {"msg": "Updates sent to ART SSE writer"}
-
-    async with live_server(Litestar(route_handlers=[status])) as url:
-        got.url = url + WEBHOOK_PATH
+    async with webhook_receiver() as got:
         yield got
 
 
