@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pymongo.errors import PyMongoError
 
 from bench import machine, plots, report
 from bench.cases import (
@@ -28,14 +29,18 @@ from bench.cases import (
 )
 from bench.context import RunContext, log
 from bench.figures import CaseResult, Figure
+from bench.floor import apply_floor, measure_floor
 from bench.moonshot.driver import MoonshotDriver, MoonshotError
 from bench.moonshot.venv import HOME, ensure_venv
 from bench.plan import PLANS
 from bench.processes import ServerError
 from bench.sparring import open_sparring
 from bench.targets import check_all
+from service.api.context import require_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The collection holding most of what each case's operations touch, where its floor is measured.
+FLOOR_COLLECTIONS = {"chats": "chat_buckets", "appends": "chat_buckets", "fanout": "chat_buckets"}
 CASES: dict[str, Callable[[RunContext], Awaitable[CaseResult]]] = {
     "sessions": sessions.run,
     "chats": chats.run,
@@ -114,6 +119,17 @@ async def run(arguments: argparse.Namespace) -> tuple[Path, bool]:
                     failed.append(f"{name}: failed ({type(error).__name__}: {error})")
                     continue
                 log.info("%s: done in %.1f s", name, time.perf_counter() - case_started)
+                # Right after the case, on its data: the server's floor at that size.
+                try:
+                    floor = await measure_floor(
+                        require_database().database, FLOOR_COLLECTIONS.get(name, "sessions")
+                    )
+                except PyMongoError as error:
+                    # The case's figures stand without it; say why the column is empty.
+                    notes.append(f"{name}: floor not measured ({type(error).__name__})")
+                else:
+                    apply_floor(result.figures, floor)
+                    series.setdefault("floors", {})[name] = floor.to_dict()
                 figures += result.figures
                 series.update(result.series)
                 notes += result.notes

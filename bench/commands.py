@@ -5,6 +5,7 @@ sends is its cost; on MongoDB it is its latency. Every case reports it beside it
 """
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,6 +35,15 @@ class CommandCounter(monitoring.CommandListener):
         return None
 
 
+@dataclass(frozen=True)
+class Counted:
+    """Commands an operation sent on average: in all, and by command name (what its floor is
+    made of)."""
+
+    per_call: float
+    by_name: dict[str, float]
+
+
 def per_call(commands: int, calls: int) -> float | None:
     """Commands per call, or None when nothing was called."""
     return commands / calls if calls else None
@@ -41,15 +51,22 @@ def per_call(commands: int, calls: int) -> float | None:
 
 async def measure_counted(
     counter: CommandCounter, call: Callable[[int], Awaitable[Any]], bound: Bound
-) -> tuple[list[float], float | None]:
+) -> tuple[list[float], Counted | None]:
     """`measure_async`, and the commands each call sent on average.
 
     The bench's own process runs no background work on its client, so every command counted
     between the first call and the last belongs to the calls.
     """
-    before = counter.count
+    before, names_before = counter.count, dict(counter.by_name)
     samples = await measure_async(call, bound)
-    return samples, per_call(counter.count - before, len(samples))
+    if not samples:
+        return samples, None
+    by_name = {
+        name: (count - names_before.get(name, 0)) / len(samples)
+        for name, count in counter.by_name.items()
+        if count != names_before.get(name, 0)
+    }
+    return samples, Counted((counter.count - before) / len(samples), by_name)
 
 
 async def server_commands(client: httpx.AsyncClient) -> int:

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from bench.commands import Counted
 from bench.timing import summarize
 
 Unit = Literal["ms", "records/s", "req/s", "users served", "prompts/s"]
@@ -23,6 +24,12 @@ class Figure:
     note: str = ""
     # Database commands Sparring sent per operation (a PyMongo command listener), when counted.
     commands: float | None = None
+    # The server's own floor for those commands (commands/op × its time per trivial command,
+    # measured in the same run at the same data size) and what the measured time adds to it.
+    floor_ms: float | None = None
+    gap_ms: float | None = None
+    # `commands` by command name, where the case counted them so.
+    command_mix: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +52,7 @@ def timed(
     sparring: list[float] | None,
     moonshot: list[float] | None,
     note: str = "",
-    commands: float | None = None,
+    commands: float | Counted | None = None,
 ) -> Figure:
     """A figure of durations in seconds per call, summarized in milliseconds."""
     ours = summarize(sparring) if sparring else None
@@ -55,7 +62,8 @@ def timed(
         advantage = theirs["median_ms"] / ours["median_ms"]
     return Figure(
         key=f"{case}.{name}.{size}", case=case, measure=measure, size=size, unit="ms",
-        sparring=ours, moonshot=theirs, advantage=advantage, note=note, commands=commands,
+        sparring=ours, moonshot=theirs, advantage=advantage, note=note,
+        commands=_total(commands), command_mix=_mix(commands),
     )
 
 
@@ -68,7 +76,7 @@ def rated(
     sparring: dict[str, Any] | None,
     moonshot: dict[str, Any] | None,
     note: str = "",
-    commands: float | None = None,
+    commands: float | Counted | None = None,
 ) -> Figure:
     """A figure of rates; each side carries its rate under `per_s`."""
     advantage = None
@@ -77,8 +85,16 @@ def rated(
     return Figure(
         key=f"{case}.{name}.{size}", case=case, measure=measure, size=size, unit=unit,
         sparring=sparring, moonshot=moonshot, advantage=advantage, note=note,
-        commands=commands,
+        commands=_total(commands), command_mix=_mix(commands),
     )
+
+
+def _total(commands: float | Counted | None) -> float | None:
+    return commands.per_call if isinstance(commands, Counted) else commands
+
+
+def _mix(commands: float | Counted | None) -> dict[str, float] | None:
+    return commands.by_name if isinstance(commands, Counted) else None
 
 
 def rate_of(records: int, seconds: float, samples_s: list[float] | None = None) -> dict[str, Any]:

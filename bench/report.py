@@ -51,17 +51,22 @@ def markdown(
         "",
         "Advantage: Moonshot's time over Sparring's, or Sparring's rate over Moonshot's "
         "(above 1: Sparring is ahead). Commands/op: database commands Sparring sends per "
-        "operation (a PyMongo command listener; – where not counted).",
+        "operation (a PyMongo command listener; – where not counted). Floor: those commands "
+        "at the database server's own time for a trivial command of their kind (a find or an "
+        "update by `_id` of a small document in the case's collection), measured in the same run "
+        "right after the case, at its data size; gap: Sparring's time per operation minus the "
+        "floor (for a rate, its inverse), what is left once the server's share is taken out.",
         "",
-        "| case | measure | size | Sparring | commands/op | Moonshot | advantage |",
-        "|---|---|---|---|---|---|---|",
+        "| case | measure | size | Sparring | commands/op | floor | gap | Moonshot | advantage |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for figure in figures:
         advantage = "–" if figure.advantage is None else f"{_number(figure.advantage)}×"
         measure = figure.measure + (f" ({figure.note})" if figure.note else "")
         lines.append(
             f"| {figure.case} | {measure} | {figure.size} | {_side(figure, figure.sparring)} | "
-            f"{_number(figure.commands, 1)} | {_side(figure, figure.moonshot)} | {advantage} |"
+            f"{_number(figure.commands, 1)} | {_milliseconds(figure.floor_ms)} | "
+            f"{_milliseconds(figure.gap_ms)} | {_side(figure, figure.moonshot)} | {advantage} |"
         )
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for check in checks:
@@ -70,6 +75,10 @@ def markdown(
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
     return "\n".join(lines) + "\n"
+
+
+def _milliseconds(value: float | None) -> str:
+    return "–" if value is None else f"{_number(value)} ms"
 
 
 def _loads(loads: list[float] | None) -> str:

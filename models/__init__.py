@@ -7,9 +7,11 @@ from models.bookmarks import Bookmark
 from models.chats import ChatBucket, ChatCounter, ChatRecord
 from models.endpoints import Endpoint, EndpointParams
 from models.events import EventCounter, EventKind, SessionEvent
+from models.layout import StorageLayout
 from models.registries import RegistryConfig, RegistryEntry, RegistryKind
 from models.runners import Runner
 from models.runs import AttackRun, RunStatus
+from models.session_imports import SessionImport
 from models.sessions import Session
 
 DOCUMENTS = [
@@ -31,6 +33,8 @@ DOCUMENTS = [
     EventCounter,
     Bookmark,
     AttackRun,
+    SessionImport,
+    StorageLayout,
 ]
 
 __all__ = [
@@ -58,6 +62,8 @@ __all__ = [
     "Runner",
     "Session",
     "SessionEvent",
+    "SessionImport",
+    "StorageLayout",
     "TaskStatus",
     "User",
     "Workspace",

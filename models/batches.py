@@ -63,6 +63,11 @@ class PromptBatch(Document):
     # Set on the batches of a red-teaming run: the run, and which of its attack prompts this is.
     run_id: str = ""
     prompt_key: str = ""
+    # Endpoints whose record is appended, each added by its task in one `$addToSet`; their
+    # tasks may still read appending. The task that completes it ends them all and settles the
+    # batch, so the others neither end themselves nor read the batch's tasks (a prompt sent by
+    # hand; a run's tasks end one by one).
+    ended: list[str] = Field(default_factory=list)
 
     class Settings:
         name = "prompt_batches"

@@ -13,6 +13,8 @@ class EventKind(StrEnum):
     RECORD = "record"
     BATCH = "batch"
     RUN = "run"
+    # A number taken by a second writer of a fact already stored: readers step over it.
+    VOID = "void"
 
 
 def event_counter_key(workspace: str, session_id: str) -> str:
@@ -30,7 +32,8 @@ class SessionEvent(Document):
     `fact` names what happened (`record|<epoch>|<endpoint>|<id>`, `batch|<batch>|<status>`,
     `run|<run>|<status>`), so
     a task that runs twice logs its record once. `seq` numbers the session's events in the order
-    they were logged; it is set just after the event is stored.
+    they were logged; it is taken just before the event is stored and stored with it (events
+    stored by earlier versions may briefly lack one).
     """
 
     id: str = Field(alias="_id")

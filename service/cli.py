@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from service.admin_cli import add_admin_command
 from service.cli_support import AddSubcommand, Handler, Subparsers, load_settings
+from service.export_cli import add_export_command, add_session_import_command
 from service.logs import configure_logging
 from service.moonshot_import.cli import add_import_command
 from service.settings import Settings
@@ -84,6 +85,7 @@ def add_serve_command(subparsers: Subparsers) -> None:
 # returning the exit code) with `set_defaults`.
 SUBCOMMANDS: tuple[AddSubcommand, ...] = (
     add_serve_command, add_admin_command, add_worker_command, add_import_command,
+    add_export_command, add_session_import_command,
 )
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
 AuthMode = Literal["local", "required"]
 CACHE_SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 # A list given as one comma-separated variable (split by `_split_comma_separated`).
@@ -48,14 +49,28 @@ class Settings(BaseSettings):
         default=Path("data"), description="Where the embedded database keeps its files."
     )
     log_level: LogLevel = "INFO"
+    log_format: LogFormat = Field(
+        default="text",
+        description="`text`: one readable line per record; `json`: one JSON object per line.",
+    )
+    # 20, measured (bench/README.md, "Appends"): a `$push` costs in proportion to the bucket it
+    # lands in, so 100 made appends 1.8x slower; 10 made full reads 1.8x slower.
     bucket_size: int = Field(
-        default=100,
+        default=20,
         ge=1,
         le=10_000,
         description="Chat records per bucket document; fixed for the life of a database.",
     )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body accepted."
+    )
+    import_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description=(
+            "Largest session export accepted by POST /api/v1/sessions/import (read as a "
+            "stream, so it is not held in memory); instead of SPARRING_MAX_BODY_BYTES there."
+        ),
     )
     embedded_start_timeout_s: float = Field(
         default=60.0, gt=0, description="How long to wait for the embedded server to answer."
@@ -204,6 +219,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins (comma-separated) browsers may call the API from; default: none.",
     )
+    url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL of a Sparring server for `service.client.Client.from_env()` and "
+            "`sparring export`/`import`; unset: those commands use the local database."
+        ),
+    )
+    # Read by the client and the export/import commands; kept out of reprs and logs.
+    api_key: SecretStr | None = Field(
+        default=None, description="API key the client sends to SPARRING_URL."
+    )
     # A webhook URL may carry a token (user info, query), so it is kept out of reprs and logs.
     ui_art_callback_url: SecretStr | None = Field(
         default=None,
@@ -218,6 +244,23 @@ class Settings(BaseSettings):
         description=(
             "Networks (comma-separated) endpoints may reach in `required` mode although they are "
             "loopback, link-local, private or otherwise not public; `local` mode reaches them all."
+        ),
+    )
+
+    metrics_allow: CommaSeparated = Field(
+        default_factory=lambda: ["127.0.0.1/8", "::1"],
+        description=(
+            "Client addresses or networks (comma-separated) that may read `GET /metrics`, "
+            "without a key; every other client gets 404. Default: loopback."
+        ),
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description=(
+            "Port on which `sparring worker` serves its own `/metrics` (on SPARRING_HOST); "
+            "unset: none."
         ),
     )
 
@@ -249,7 +292,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "trusted_clients", "forwarded_allow_ips", "allowed_hosts", "cors_origins",
-        "endpoint_allow_networks", mode="before",
+        "endpoint_allow_networks", "metrics_allow", mode="before",
     )
     @classmethod
     def _split_comma_separated(cls, value: object) -> object:
@@ -257,7 +300,9 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("trusted_clients", "forwarded_allow_ips", "endpoint_allow_networks")
+    @field_validator(
+        "trusted_clients", "forwarded_allow_ips", "endpoint_allow_networks", "metrics_allow"
+    )
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
         for item in value:

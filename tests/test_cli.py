@@ -52,7 +52,9 @@ class TestWiring:
         from service.cli import SUBCOMMANDS
 
         commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
-        assert set(commands) == {"serve", "admin", "worker", "import-moonshot"}
+        assert set(commands) == {
+            "serve", "admin", "worker", "import-moonshot", "export", "import",
+        }
         assert len(SUBCOMMANDS) == len(commands)
 
     def test_subcommand_modules_do_not_import_the_command(self):

@@ -57,3 +57,10 @@ def test_mongodb_is_a_health_checked_single_node_replica_set():
 
 def test_the_api_publishes_its_port_on_loopback_only():
     assert SERVICES["api"]["ports"] == ["127.0.0.1:8000:8000"]
+
+
+@pytest.mark.parametrize("service", SPARRING_SERVICES)
+def test_it_logs_json_lines(service, monkeypatch):
+    for name, value in environment_of(SERVICES[service]).items():
+        monkeypatch.setenv(name, value)
+    assert Settings().log_format == "json"

@@ -15,7 +15,7 @@ def test_defaults_run_the_embedded_setup(monkeypatch):
     assert settings.mongodb_uri is None
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.data_dir == Path("data")
-    assert settings.bucket_size == 100
+    assert settings.bucket_size == 20
 
 
 def test_reads_prefixed_variables(monkeypatch):
@@ -96,3 +96,55 @@ def test_shutdown_and_requeue_wait_half_a_minute_by_default(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert (settings.shutdown_grace_s, settings.task_requeue_after_s) == (30.0, 30.0)
+
+
+def test_metrics_are_for_loopback_and_no_worker_port_by_default(monkeypatch):
+    for name in ("METRICS_ALLOW", "WORKER_METRICS_PORT"):
+        monkeypatch.delenv(f"SPARRING_{name}", raising=False)
+    settings = Settings()
+    assert (settings.metrics_allow, settings.worker_metrics_port) == (
+        ["127.0.0.1/8", "::1"], None
+    )
+
+
+def test_metrics_allow_is_a_comma_separated_list_of_networks(monkeypatch):
+    monkeypatch.setenv("SPARRING_METRICS_ALLOW", "10.0.0.0/8, 192.0.2.7")
+    monkeypatch.setenv("SPARRING_WORKER_METRICS_PORT", "9101")
+    settings = Settings()
+    assert (settings.metrics_allow, settings.worker_metrics_port) == (
+        ["10.0.0.0/8", "192.0.2.7"], 9101
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SPARRING_METRICS_ALLOW", "prometheus.internal"), ("SPARRING_WORKER_METRICS_PORT", "70000")],
+)
+def test_bad_metrics_settings_name_the_setting(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable.removeprefix("SPARRING_").lower()):
+        Settings()
+
+
+def test_logs_are_text_unless_json_is_asked(monkeypatch):
+    monkeypatch.delenv("SPARRING_LOG_FORMAT", raising=False)
+    assert Settings().log_format == "text"
+    monkeypatch.setenv("SPARRING_LOG_FORMAT", "json")
+    assert Settings().log_format == "json"
+
+
+def test_an_unknown_log_format_names_the_setting(monkeypatch):
+    monkeypatch.setenv("SPARRING_LOG_FORMAT", "xml")
+    with pytest.raises(ValidationError, match="log_format"):
+        Settings()
+
+
+def test_imports_take_up_to_a_gibibyte_unless_set(monkeypatch):
+    monkeypatch.delenv("SPARRING_IMPORT_MAX_BYTES", raising=False)
+    assert Settings().import_max_bytes == 1024**3
+    monkeypatch.setenv("SPARRING_IMPORT_MAX_BYTES", "5000000")
+    assert Settings().import_max_bytes == 5_000_000
+    monkeypatch.setenv("SPARRING_IMPORT_MAX_BYTES", "12")
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert "import_max_bytes" in str(raised.value)

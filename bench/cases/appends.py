@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cases.chats import page_cursor
-from bench.commands import CommandCounter, measure_counted
+from bench.commands import CommandCounter, Counted, measure_counted
 from bench.context import RunContext, log
 from bench.figures import CaseResult, Figure, rate_of, rated, timed
+from bench.floor import apply_floor, measure_floor
 from bench.plan import Plan
 from bench.records import read_page, records_for
 from bench.timing import Bound, measure_async
@@ -22,6 +23,7 @@ from service.api import (
     reserve_chat_record_id,
     reserve_chat_record_ids,
 )
+from service.api.context import require_database
 from service.api.sessions.runners import create_runner_with_session
 
 CASE = "appends"
@@ -48,7 +50,7 @@ async def _append(runner: str, record: ChatRecord) -> None:
 
 async def single_appends(
     count: int, counter: CommandCounter
-) -> tuple[list[float], float | None]:
+) -> tuple[list[float], Counted | None]:
     """One append per record, ids reserved beforehand as a prompt's task reserves them; the
     times, and the commands each append sent."""
     runner = await _new_session("Bench Single Appends")
@@ -60,7 +62,7 @@ async def single_appends(
 
 async def reserve_and_append(
     count: int, counter: CommandCounter
-) -> tuple[list[float], float | None]:
+) -> tuple[list[float], Counted | None]:
     """One reservation and one append per record: a prompt with one endpoint, end to end."""
     runner = await _new_session("Bench Reserve And Append")
 
@@ -93,13 +95,15 @@ class Fill:
     # Appends to an empty session, alternating with those of the last window: the same moment,
     # so a machine that got busier during the fill does not pass for a slower append.
     control: list[float] = field(default_factory=list)
+    # Commands per append in the last window (its appends and the control's alike).
+    last_commands: Counted | None = None
 
     @property
     def stored(self) -> int:
         return self.windows[-1]["stored"]
 
 
-async def fill(plan: Plan) -> Fill:
+async def fill(plan: Plan, counter: CommandCounter) -> Fill:
     """Fill one session window by window; sampled windows append one record at a time.
 
     Stops early, ending with a sampled window, once `plan.child_timeout_s` has passed.
@@ -117,6 +121,7 @@ async def fill(plan: Plan) -> Fill:
         started = time.perf_counter()
         if last:
             controls = await _reserved_records(control, plan.fill_window)
+            before, names_before = counter.count, dict(counter.by_name)
             for record, other in zip(records, controls, strict=True):
                 began = time.perf_counter()
                 await _append(result.runner, record)
@@ -125,6 +130,14 @@ async def fill(plan: Plan) -> Fill:
                 await _append(control, other)
                 result.control.append(time.perf_counter() - began)
             seconds = sum(result.last)
+            result.last_commands = Counted(
+                (counter.count - before) / (2 * len(records)),
+                {
+                    name: (count - names_before.get(name, 0)) / (2 * len(records))
+                    for name, count in counter.by_name.items()
+                    if count != names_before.get(name, 0)
+                },
+            )
         elif window in sampled:
             timings = await measure_async(
                 lambda i, batch=records: _append(result.runner, batch[i]),
@@ -145,6 +158,43 @@ async def fill(plan: Plan) -> Fill:
     return result
 
 
+async def _pages_side_by_side(
+    runner: str, pages: dict[str, dict[str, Any]], plan: Plan, counter: CommandCounter
+) -> dict[str, tuple[list[float], Counted]]:
+    """Each page read in turn, call after call, so that all see the same moments of the server
+    (read first after the fill, one alone would pay for the server's work on what the fill left),
+    with the commands each sent."""
+    samples: dict[str, list[float]] = {name: [] for name in pages}
+    sent: dict[str, dict[str, int]] = {name: {} for name in pages}
+
+    async def each_page(_: int) -> None:
+        for name, where in pages.items():
+            before = dict(counter.by_name)
+            began = time.perf_counter()
+            await asyncio.wait_for(
+                read_page(runner, workspace=WORKSPACE, limit=plan.page_size, **where),
+                PAGE_TIMEOUT_S,
+            )
+            samples[name].append(time.perf_counter() - began)
+            for command, count in counter.by_name.items():
+                if count != before.get(command, 0):
+                    sent[name][command] = (
+                        sent[name].get(command, 0) + count - before.get(command, 0)
+                    )
+
+    await measure_async(each_page, plan.calls)
+    return {
+        name: (
+            samples[name],
+            Counted(
+                sum(sent[name].values()) / len(samples[name]),
+                {command: count / len(samples[name]) for command, count in sent[name].items()},
+            ),
+        )
+        for name in pages
+    }
+
+
 def _fill_figures(plan: Plan, filled: Fill) -> list[Figure]:
     size = f"K={filled.stored}"
     window = f"{plan.fill_window:,}"
@@ -152,11 +202,12 @@ def _fill_figures(plan: Plan, filled: Fill) -> list[Figure]:
         rated(CASE, "fill_first", f"first {window} appends of the fill, one by one", size,
               "records/s", rate_of(len(filled.first), sum(filled.first), filled.first), None),
         rated(CASE, "fill_last", f"last {window} appends of the fill, one by one", size,
-              "records/s", rate_of(len(filled.last), sum(filled.last), filled.last), None),
+              "records/s", rate_of(len(filled.last), sum(filled.last), filled.last), None,
+              commands=filled.last_commands),
         rated(CASE, "fill_control",
               f"{window} appends to an empty session, alternating with the last {window}", size,
               "records/s", rate_of(len(filled.control), sum(filled.control), filled.control),
-              None),
+              None, commands=filled.last_commands),
     ]
 
 
@@ -168,6 +219,8 @@ async def run(context: RunContext) -> CaseResult:
     reserved, reserved_commands = await reserve_and_append(
         plan.batch_records, context.sparring.commands
     )
+    # Their floor now, before the fill grows the database (the run's own is taken after it).
+    early_floor = await measure_floor(require_database().database, "chat_buckets")
     batched = {
         batch: await batched_appends(plan.batch_records, batch) for batch in plan.batch_sizes
     }
@@ -179,12 +232,15 @@ async def run(context: RunContext) -> CaseResult:
             await context.moonshot.run_case("appends", {"records": plan.batch_records}, data)
         )["append"]
     size = f"records={plan.batch_records}"
-    result.figures += [
+    singles = [
         timed(CASE, "single", "append one record (id reserved with its prompt)", size, single,
               theirs, commands=single_commands),
         timed(CASE, "reserve_and_append", "reserve an id, then append one record", size,
               reserved, theirs, commands=reserved_commands),
     ]
+    apply_floor(singles, early_floor)
+    result.figures += singles
+    result.series["floors_before_fill"] = {CASE: early_floor.to_dict()}
     moonshot_rate = None if theirs is None else rate_of(len(theirs), sum(theirs), theirs)
     for batch, rate in batched.items():
         result.figures.append(
@@ -193,7 +249,7 @@ async def run(context: RunContext) -> CaseResult:
                   note="Moonshot commits each record on its own"),
         )
     log.info("appends: Sparring, filling one session to %d records", plan.fill_records)
-    filled = await fill(plan)
+    filled = await fill(plan, context.sparring.commands)
     result.figures += _fill_figures(plan, filled)
     cursor = page_cursor(filled.stored, plan.page_size)
     pages = {
@@ -201,22 +257,21 @@ async def run(context: RunContext) -> CaseResult:
                  {"after": cursor}),
         "page_latest": (f"read the latest {plan.page_size} records", "", {"newest_first": True}),
     }
-    for name, (measure, note, where) in pages.items():
-        try:
-            samples = await measure_async(
-                lambda i, where=where: asyncio.wait_for(
-                    read_page(filled.runner, workspace=WORKSPACE, limit=plan.page_size, **where),
-                    PAGE_TIMEOUT_S,
-                ),
-                plan.calls,
-            )
-        except TimeoutError:
-            result.notes.append(
-                f"appends: {measure} at K={filled.stored:,} took over {PAGE_TIMEOUT_S:.0f} s."
-            )
-            continue
+    try:
+        read = await _pages_side_by_side(
+            filled.runner, {name: where for name, (_, _, where) in pages.items()}, plan,
+            context.sparring.commands,
+        )
+    except TimeoutError:
+        result.notes.append(
+            f"appends: a page read at K={filled.stored:,} took over {PAGE_TIMEOUT_S:.0f} s."
+        )
+        read = {}
+    for name, (samples, commands) in read.items():
+        measure, note, _ = pages[name]
         result.figures.append(
-            timed(CASE, name, measure, f"K={filled.stored}", samples, None, note=note)
+            timed(CASE, name, measure, f"K={filled.stored}", samples, None, note=note,
+                  commands=commands)
         )
     if filled.stored < plan.fill_records:
         result.notes.append(

@@ -116,8 +116,11 @@ async def _run(context: RunContext, sizes: Sizes, fake: FakeOpenAI, *, fair: boo
     if task is None:
         raise RuntimeError("The broker has no prompt task registered.")
 
-    async def unlabelled(task_ids: Sequence[str]) -> None:
-        # Without workspace and session, every task shares one queue: first come first served.
+    async def unlabelled(
+        task_ids: Sequence[str], place: tuple[str, str] | None = None
+    ) -> None:
+        # Without workspace and session (`place` is ignored on purpose), every task shares one
+        # queue: first come first served.
         for task_id in task_ids:
             await task.kiq(task_id)
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from bench.commands import CommandCounter, measure_counted
+from bench.commands import CommandCounter, Counted, measure_counted
 from bench.context import RunContext, log
 from bench.figures import CaseResult, timed
 from bench.timing import Bound, percentile
@@ -32,16 +32,16 @@ MEASURES = {
 
 Samples = dict[str, dict[str, list[float]]]
 # Database commands per call, by level and measure.
-Commands = dict[str, dict[str, float | None]]
+Commands = dict[str, dict[str, Counted | None]]
 
 
 async def measure_level(
     level: int, first_new: int, bound: Bound, counter: CommandCounter
-) -> tuple[dict[str, list[float]], dict[str, float | None]]:
+) -> tuple[dict[str, list[float]], dict[str, Counted | None]]:
     """`bench.moonshot.sessions.measure_level` on Sparring's api functions, with the commands
     each call sent."""
     samples: dict[str, list[float]] = {}
-    commands: dict[str, float | None] = {}
+    commands: dict[str, Counted | None] = {}
 
     async def sample(call: Any, bound: Bound, name: str) -> None:
         samples[name], commands[name] = await measure_counted(counter, call, bound)

@@ -4,7 +4,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.results import UpdateResult
 
 from models import ChatBucket, ChatCounter, ChatRecord
 from models.keys import bucket_key, counter_key
@@ -12,6 +13,15 @@ from service.api.context import require_database
 from service.api.counters import increment
 from service.api.errors import InvalidInput
 from service.api.schemas import DEFAULT_WORKSPACE
+
+# Buckets read by one command when no page size says how many are needed.
+BUCKETS_PER_READ = 10
+
+
+# Records per batch of a full read: the driver otherwise fills each batch up to 16 MB, so
+# a read's memory grew with the history until it passed that; a bounded batch keeps a full
+# read (an export, the chats route) as flat at a million records as at a thousand.
+FULL_READ_BATCH_RECORDS = 1000
 
 
 def bucket_of(chat_record_id: int, bucket_size: int) -> int:
@@ -85,6 +95,25 @@ async def append_chat_record(
     return bool(await append_chat_records(runner_id, endpoint, [record], workspace=workspace))
 
 
+async def _update_bucket(
+    collection: Any, bucket_filter: dict[str, Any], update: dict[str, Any], *, upsert: bool
+) -> UpdateResult:
+    """One update of the bucket `bucket_filter` addresses by `_id`, sent as a write that is not
+    "retryable" in MongoDB's sense, and re-sent once after a transient failure.
+
+    `update_many` on an `_id` filter changes at most one document, and a multi-document write
+    carries no transaction number: SecantusDB keeps a record of every retryable write for 30
+    minutes (up to 10,000) and scans them all on each one: an update by `_id` took 1 ms on a
+    fresh server, 12 to 45 ms after 12,000 retryable writes (bench/README.md, "Appends").
+    The driver's retry is not needed: the filter refuses an id the bucket holds, so a re-sent
+    append is a no-op, and the re-send below does what the driver's retry would.
+    """
+    try:
+        return await collection.update_many(bucket_filter, update, upsert=upsert)
+    except ConnectionFailure:
+        return await collection.update_many(bucket_filter, update, upsert=upsert)
+
+
 async def _append_to_bucket(
     workspace: str, runner_id: str, endpoint: str, bucket_no: int, records: list[ChatRecord]
 ) -> int:
@@ -96,7 +125,8 @@ async def _append_to_bucket(
         push = {"$push": {"records": records[0].document()}}
         new_filter: dict[str, Any] = {"_id": bucket_id, "records.chat_record_id": {"$ne": ids[0]}}
         try:
-            result = await collection.update_one(
+            result = await _update_bucket(
+                collection,
                 new_filter,
                 {**push, "$setOnInsert": _bucket_fields(workspace, runner_id, endpoint, bucket_no)},
                 upsert=True,
@@ -104,7 +134,7 @@ async def _append_to_bucket(
         except DuplicateKeyError:
             # The bucket exists: either it holds the id already, or a concurrent append created
             # it first. Without upsert, the same filter tells the two apart.
-            result = await collection.update_one(new_filter, push)
+            result = await _update_bucket(collection, new_filter, push, upsert=False)
             return result.modified_count
         return 1 if (result.upserted_id is not None or result.modified_count) else 0
     # Several records for one bucket: skip the ids it already holds, then push the rest at once.
@@ -117,7 +147,8 @@ async def _append_to_bucket(
     push = {"$push": {"records": {"$each": [record.document() for record in fresh]}}}
     batch_filter = {"_id": bucket_id, "records.chat_record_id": {"$nin": fresh_ids}}
     try:
-        result = await collection.update_one(
+        result = await _update_bucket(
+            collection,
             batch_filter,
             {**push, "$setOnInsert": _bucket_fields(workspace, runner_id, endpoint, bucket_no)},
             upsert=True,
@@ -160,9 +191,14 @@ async def iter_chat_records(
         raise InvalidInput("cursor must be 0 or more.", field="cursor")
     bucket_size = require_database().bucket_size
     if limit is None and not newest_first:
-        buckets = _all_buckets(workspace, runner_id, endpoint, bucket_of(after, bucket_size))
+        buckets = _all_buckets(
+            workspace, runner_id, endpoint, bucket_of(after, bucket_size),
+            max(1, FULL_READ_BATCH_RECORDS // bucket_size),
+        )
     else:
-        buckets = _buckets_by_id(workspace, runner_id, endpoint, after, bucket_size, newest_first)
+        buckets = _buckets_by_id(
+            workspace, runner_id, endpoint, after, bucket_size, newest_first, limit
+        )
     remaining = limit
     async for bucket_records in buckets:
         records = sorted(bucket_records, key=_record_id, reverse=newest_first)
@@ -197,13 +233,15 @@ def _record_id(record: dict) -> int:
 
 
 async def _all_buckets(
-    workspace: str, runner_id: str, endpoint: str, first_bucket: int
+    workspace: str, runner_id: str, endpoint: str, first_bucket: int, batch_size: int
 ) -> AsyncGenerator[list[dict], None]:
     query: dict[str, Any] = {"workspace": workspace, "session_id": runner_id, "endpoint": endpoint}
     if first_bucket:
         query["bucket_no"] = {"$gte": first_bucket}
     # No projection: copying each document to project it costs the server more than sending it.
-    cursor = ChatBucket.get_pymongo_collection().find(query, sort=[("bucket_no", ASCENDING)])
+    cursor = ChatBucket.get_pymongo_collection().find(
+        query, sort=[("bucket_no", ASCENDING)], batch_size=batch_size
+    )
     async for bucket in cursor:
         yield bucket["records"]
 
@@ -215,8 +253,11 @@ async def _buckets_by_id(
     after: int,
     bucket_size: int,
     newest_first: bool,
+    limit: int | None,
 ) -> AsyncGenerator[list[dict], None]:
-    """Walk bucket numbers from the cursor (or back from the newest), reading each by `_id`."""
+    """Walk bucket numbers from the cursor (or back from the newest), reading them by `_id`
+    a chunk at a time: one `find` with `$in` per chunk, so a page costs the same few commands
+    whatever the bucket size and however long the history."""
     counter = await ChatCounter.get_pymongo_collection().find_one(
         {"_id": counter_key(workspace, runner_id, endpoint)}, {"last_id": 1}
     )
@@ -224,14 +265,23 @@ async def _buckets_by_id(
         return
     last_bucket = bucket_of(counter["last_id"], bucket_size)
     if newest_first:
-        numbers = range(last_bucket, -1, -1)
+        numbers: Sequence[int] = range(last_bucket, -1, -1)
     else:
         numbers = range(bucket_of(after, bucket_size), last_bucket + 1)
+    # Enough buckets for the page (one more for a partly filled first one); later chunks only
+    # where reserved ids were cancelled and left holes.
+    chunk = BUCKETS_PER_READ if limit is None else -(-limit // bucket_size) + 1
     collection = ChatBucket.get_pymongo_collection()
-    for bucket_no in numbers:
-        # A bucket may be missing where every reserved id in it was cancelled.
-        bucket = await collection.find_one(
-            {"_id": bucket_key(workspace, runner_id, endpoint, bucket_no)}, {"records": 1}
-        )
-        if bucket is not None:
-            yield bucket["records"]
+    for start in range(0, len(numbers), chunk):
+        keys = [
+            bucket_key(workspace, runner_id, endpoint, bucket_no)
+            for bucket_no in numbers[start:start + chunk]
+        ]
+        found = {
+            bucket["_id"]: bucket["records"]
+            async for bucket in collection.find({"_id": {"$in": keys}}, {"records": 1})
+        }
+        for key in keys:
+            # A bucket may be missing where every reserved id in it was cancelled.
+            if key in found:
+                yield found[key]

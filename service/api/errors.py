@@ -20,6 +20,11 @@ class InvalidInput(SparringError, ValueError):
         self.field = field
 
 
+class InvalidFile(InvalidInput):
+    """A file handed in whole (a session export to import) is not what it should be; the
+    message names the line and what is wrong with it."""
+
+
 class Conflict(SparringError, RuntimeError):
     """The change clashes with what exists (a duplicate, or something still in use)."""
 

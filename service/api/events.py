@@ -5,6 +5,7 @@ last, so a live stream survives restarts and may be served by any process.
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import ExitStack, aclosing
@@ -26,8 +27,8 @@ from service.api.schemas import DEFAULT_WORKSPACE
 from service.api.sessions.store import find_session
 
 PAGE_SIZE = 200
-# An event stored this long ago without a number lost its writer; the next writer numbers it.
-ORPHAN_AFTER_S = 10.0
+# The fact of a void event: a number taken by a second writer of a fact stored already.
+VOID_FACT = "void|"
 # While the database does not answer, a stream asks again after this long, doubling up to the
 # most: a restart is usually over in seconds, and a stream waiting longer still shows it lives.
 OUTAGE_RETRY_S = 0.5
@@ -77,43 +78,68 @@ async def log_event(
     batch_id: str,
     **fields: Any,
 ) -> None:
-    """Store the event `fact` once, then give it the session's next number.
+    """Store the event `fact` once, with the session's next number.
 
-    Whoever stores the fact numbers it, so two writers of one fact use one number. A fact
-    stored by a writer that died before numbering it is numbered by the next writer of it.
+    Two commands: the number is taken first and the event stored with it, so a stored event
+    always has its number (a reader never waits on one being set). A second writer of a fact
+    finds it stored; the number it took is then given to a void event, which readers step
+    over, so they do not wait on it as on a gap.
     """
-    key = event_key(workspace, session_id, fact)
     now = time.time()
+    seq = await _next_seq(workspace, session_id)
+    key = event_key(workspace, session_id, fact)
     event = SessionEvent(
         id=key,
         workspace=workspace,
         session_id=session_id,
         session_epoch=session_epoch,
+        seq=seq,
         fact=fact,
         kind=kind,
         batch_id=batch_id,
         at=now,
+        numbered_at=now,
         **fields,
     )
     try:
         await event.insert()
     except DuplicateKeyError:
-        stored = await SessionEvent.get(key)
-        if stored is None or stored.seq is not None or now - stored.at < ORPHAN_AFTER_S:
-            return
-    # Raw PyMongo for the two writes that must be atomic: the counter's `$inc` (upserted), and
-    # numbering the event only while it has no number, so two writers of a fact use one.
-    seq = await increment(
+        await _stored_already(workspace, session_id, key, seq)
+
+
+async def _next_seq(workspace: str, session_id: str) -> int:
+    # Raw PyMongo: the counter's `$inc` must be atomic (`increment`).
+    return await increment(
         EventCounter.get_pymongo_collection(),
         event_counter_key(workspace, session_id),
         "last_seq",
         1,
         {"workspace": workspace, "session_id": session_id},
     )
-    await SessionEvent.get_pymongo_collection().update_one(
-        {"_id": key, "seq": None},
-        {"$set": {"seq": seq, "numbered_at": time.time()}},
+
+
+async def _stored_already(workspace: str, session_id: str, key: str, seq: int) -> None:
+    """The fact was stored before: number it with `seq` if it has no number (stored by an
+    earlier version that numbered events after storing them, whose writer died in between),
+    else store a void event under `seq`, so that no reader waits for that number."""
+    numbered = await SessionEvent.get_pymongo_collection().update_one(
+        {"_id": key, "seq": None}, {"$set": {"seq": seq, "numbered_at": time.time()}}
     )
+    if numbered.modified_count:
+        return
+    with contextlib.suppress(DuplicateKeyError):
+        await SessionEvent(
+            id=event_key(workspace, session_id, f"{VOID_FACT}{seq}"),
+            workspace=workspace,
+            session_id=session_id,
+            # Matches no session's epoch, so streams step over it without sending it.
+            session_epoch="",
+            seq=seq,
+            fact=f"{VOID_FACT}{seq}",
+            kind=EventKind.VOID,
+            batch_id="",
+            at=time.time(),
+        ).insert()
 
 
 async def last_event_seq(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> int:

@@ -8,6 +8,7 @@ watched session asks the database instead, once per interval however many stream
 """
 
 import asyncio
+import contextvars
 import inspect
 import logging
 from collections import OrderedDict
@@ -124,9 +125,14 @@ class EventNotifier:
         change_streams: bool = True,
         poll_s: float = POLL_S,
         session_check_s: float = SESSION_CHECK_S,
+        open_when_watched: bool = False,
     ) -> None:
         self._database = database
         self._try_change_streams = change_streams
+        # Open the change stream only while a session is watched: an open one costs the
+        # embedded server a `getMore` on every write anywhere (it wakes for each), which the
+        # prompts of a server that nobody follows would pay for nothing.
+        self._open_when_watched = open_when_watched
         self.poll_s = poll_s
         self.session_check_s = session_check_s
         self._watches: dict[str, _Watch] = {}
@@ -142,16 +148,31 @@ class EventNotifier:
 
     async def start(self, *, open_timeout_s: float = 10.0) -> None:
         """Start watching; returns once the change stream is open or polling is chosen."""
-        if not self._try_change_streams:
+        if not self._try_change_streams or self._open_when_watched:
             self._opened.set()
             return
-        self._watcher = asyncio.create_task(self._watch_changes(), name="event-notifier")
+        self._start_watcher()
         try:
             async with asyncio.timeout(open_timeout_s):
                 await self._opened.wait()
         except TimeoutError:
             # Streams are polled until the change stream opens; the watcher keeps trying.
             log.warning("Live events: the change stream is slow to open; polling meanwhile.")
+
+    def _start_watcher(self) -> None:
+        # Shared by every follower: it runs outside the request that happened to start it, so
+        # its log lines carry no request id of that one (`service.request_context`).
+        self._watcher = asyncio.create_task(
+            self._watch_changes(), name="event-notifier", context=contextvars.Context()
+        )
+
+    def _stop_watcher(self) -> None:
+        # Nobody watches: the change stream closes (cancelled, it kills its cursor).
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        self.streaming = False
+        self._streaming_now.clear()
 
     async def until_streaming(self) -> None:
         """Return once a change stream is open (for callers that need the cheap mode)."""
@@ -178,6 +199,9 @@ class EventNotifier:
         if watch is None:
             watch = self._watches[key] = _Watch(workspace, session_id)
         watch.streams += 1
+        if self._open_when_watched and self._try_change_streams and self._watcher is None:
+            # Polled until the stream is open, which then wakes it: nothing is missed.
+            self._start_watcher()
         if not self.streaming:
             self._start_poller(watch)
         try:
@@ -189,6 +213,8 @@ class EventNotifier:
                 if watch.poller is not None:
                     watch.poller.cancel()
                     watch.poller = None
+                if self._open_when_watched and not self._watches:
+                    self._stop_watcher()
 
     def watched_sessions(self) -> int:
         return len(self._watches)
@@ -269,6 +295,8 @@ class EventNotifier:
 
     def _without_change_streams(self, why: str) -> None:
         log.info("Live events: %s; one shared poller per followed session.", why)
+        # For good: a server without change streams is not asked again.
+        self._try_change_streams = False
         self._use_pollers()
 
     def _use_change_stream(self) -> None:
@@ -324,7 +352,8 @@ class EventNotifier:
     def _start_poller(self, watch: _Watch) -> None:
         if watch.poller is None or watch.poller.done():
             watch.poller = asyncio.create_task(
-                self._poll(watch), name=f"event-poller:{watch.session_id}"
+                self._poll(watch), name=f"event-poller:{watch.session_id}",
+                context=contextvars.Context(),
             )
 
     async def _poll(self, watch: _Watch) -> None:

@@ -12,7 +12,12 @@ from litestar.plugins import InitPluginProtocol
 from service.auth.secret import api_key_secret
 from service.http.audit import AuditChanges
 from service.http.auth import ApiKeyAuthentication, auth_mode, role_guard
-from service.http.guards import ForwardedClient, JsonBodyGuard, LoopbackHostOnly
+from service.http.guards import (
+    CrossSiteRefusal,
+    ForwardedClient,
+    JsonBodyGuard,
+    LoopbackHostOnly,
+)
 from service.http.limits import RequestRateLimit, rate_limit_storage
 from service.settings import Settings
 
@@ -51,18 +56,27 @@ class AccessControl(InitPluginProtocol):
         secret = api_key_secret(self.settings)
         storage, release_storage = rate_limit_storage(self.settings)
         # Outermost first: where the request comes from and (in local mode) whether it is
-        # addressed to this machine, who is asking, whether they may ask this often, whether
-        # the body is acceptable JSON, then the audit.
+        # addressed to this machine and not sent by another site's page, who is asking,
+        # whether they may ask this often, whether the body is acceptable JSON, then the audit.
         app_config.middleware[:0] = [
             ForwardedClient(self.settings),
-            *([LoopbackHostOnly(self.settings)] if self.mode == "local" else []),
+            *(
+                [LoopbackHostOnly(self.settings), CrossSiteRefusal(self.settings)]
+                if self.mode == "local"
+                else []
+            ),
             DefineMiddleware(ApiKeyAuthentication, settings=self.settings, secret=secret),
             RequestRateLimit(storage, self.settings.rate_limit_per_minute),
             JsonBodyGuard(self.settings),
             AuditChanges(),
         ]
         if self.settings.cors_origins:
-            app_config.cors_config = CORSConfig(allow_origins=list(self.settings.cors_origins))
+            app_config.cors_config = CORSConfig(
+                allow_origins=list(self.settings.cors_origins),
+                # What a page may read of an answer beyond the CORS-safe headers: the cursor of
+                # the next page and the id to quote when reporting a request.
+                expose_headers=["X-Request-ID", "X-Next-After", "Location", "ETag"],
+            )
         app_config.guards.append(role_guard)
         app_config.dependencies[KEY_SECRET] = Provide(
             _secret_provider(secret), sync_to_thread=False, use_cache=True

@@ -24,13 +24,16 @@ from service.http.controllers.registries import (
 )
 from service.http.controllers.runners import RunnerController
 from service.http.controllers.runs import RunController
+from service.http.controllers.session_export import SessionExportController
 from service.http.controllers.session_settings import SessionSettingsController
 from service.http.controllers.sessions import SessionController
 from service.http.deps import DATABASE_STATE_KEY, app_dependencies
 from service.http.errors import exception_handlers
 from service.http.live_state import live_events_lifespan
 from service.http.prompting_state import prompting_lifespan
+from service.http.request_ids import with_request_ids
 from service.http.ui_webhook import ui_webhook_lifespan
+from service.metrics.http import ServiceMetrics
 from service.redteam.template_sandbox import close_template_sandbox
 from service.settings import Settings
 
@@ -64,11 +67,12 @@ def database_lifespan(settings: Settings, database: Database | None) -> Lifespan
 
 def create_app(settings: Settings, database: Database | None = None) -> Litestar:
     """The HTTP service; `database`, when given, is used as it is and left open on exit."""
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             SessionController,
             SessionSettingsController,
+            SessionExportController,
             AdminController,
             RunnerController,
             PromptTemplateController,
@@ -92,7 +96,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         # The template worker processes start on first use; they end with the app.
         on_shutdown=[close_template_sandbox],
         exception_handlers=exception_handlers(),
-        plugins=[AccessControl(settings)],
+        plugins=[AccessControl(settings), ServiceMetrics(settings)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Sparring",
@@ -104,3 +108,5 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         # Logging is configured once by the process (`sparring serve`), not by the app.
         logging_config=None,
     )
+    # Around everything, 404s and errors included: each answer carries its request's id.
+    return with_request_ids(app)

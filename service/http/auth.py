@@ -25,8 +25,9 @@ from service.api.schemas import DEFAULT_WORKSPACE
 from service.http.guards import in_networks, networks
 from service.settings import LOCAL_AUTH_ON_PUBLIC_BIND, AuthMode, Settings, is_loopback
 
-# Liveness, readiness and the OpenAPI schema (with its UI) answer without credentials.
-PUBLIC_PATHS = re.compile(r"^/(health|ready)/?$|^/schema(/|$)")
+# Liveness, readiness, the OpenAPI schema (with its UI) and the metrics (which check the client
+# address instead) answer without credentials.
+PUBLIC_PATHS = re.compile(r"^/(health|ready|metrics)/?$|^/schema(/|$)")
 WORKSPACE_HEADER = "x-workspace"
 API_KEY_HEADER = "x-api-key"
 # Browsers' EventSource cannot send headers, so the live events route also takes the key in

@@ -53,6 +53,7 @@ from pymongo.errors import ConnectionFailure
 from service.api.errors import (
     Conflict,
     Forbidden,
+    InvalidFile,
     InvalidInput,
     NoDatabase,
     NotFound,
@@ -87,6 +88,10 @@ class BodyTooLarge(RequestRefused):
     """The body is larger than the service accepts."""
 
 
+class CrossSiteRequest(RequestRefused):
+    """A change sent by a web page of another site, which `local` mode cannot tell from its user."""
+
+
 class UnsupportedMediaType(RequestRefused):
     """The body is not sent as the media type the service reads."""
 
@@ -107,6 +112,8 @@ DOMAIN_STATUS: dict[type[SparringError], int] = {
     # An unknown name answers `{"detail": "[Session] Metric X does not exist."}`, as Moonshot's
     # clients read it, not the validation list its parent InvalidInput answers with.
     UnknownName: HTTP_422_UNPROCESSABLE_ENTITY,
+    # A bad line of an uploaded file is about the file, not a field: `{"detail": ...}`.
+    InvalidFile: HTTP_400_BAD_REQUEST,
     NotFound: HTTP_404_NOT_FOUND,
     Conflict: HTTP_409_CONFLICT,
     Stale: HTTP_412_PRECONDITION_FAILED,
@@ -120,6 +127,7 @@ DOMAIN_STATUS: dict[type[SparringError], int] = {
 REQUEST_STATUS: dict[type[RequestRefused], int] = {
     MalformedRequest: HTTP_400_BAD_REQUEST,
     BodyTooLarge: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    CrossSiteRequest: HTTP_403_FORBIDDEN,
     UnsupportedMediaType: HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     InvalidBody: HTTP_422_UNPROCESSABLE_ENTITY,
 }

@@ -13,6 +13,7 @@ from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from service.http.errors import (
     BodyTooLarge,
+    CrossSiteRequest,
     InvalidBody,
     MalformedRequest,
     UnsupportedMediaType,
@@ -111,6 +112,56 @@ class LoopbackHostOnly(ASGIMiddleware):
                 f"Host {host!r} is not served in local mode; use localhost or 127.0.0.1, or "
                 "list it in SPARRING_ALLOWED_HOSTS."
             )
+        await next_app(scope, receive, send)
+
+
+# Methods a page of another site can send without a CORS preflight only as reads.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def origin_is_allowed(
+    origin: str, allowed_hosts: frozenset[str], cors_origins: frozenset[str]
+) -> bool:
+    """Whether a browser `Origin` may change data on a `local` server: this machine's own pages,
+    the hosts it serves, and the origins SPARRING_CORS_ORIGINS lists."""
+    origin = origin.strip().lower()
+    if origin in cors_origins:
+        return True
+    scheme, separator, host = origin.partition("://")
+    return bool(separator) and scheme in ("http", "https") and host_is_allowed(host, allowed_hosts)
+
+
+class CrossSiteRefusal(ASGIMiddleware):
+    """In `local` mode, refuses changes that a web page of another site sent.
+
+    With no key to present, a local server cannot tell its user from any page open in their
+    browser, and a page may POST without a preflight (a bodiless form or `fetch` in `no-cors`
+    mode, which the JSON body check never sees). Browsers name the sending page in `Origin`
+    (and `Sec-Fetch-Site`) on every such request; scripts send neither and are served.
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, settings: Settings) -> None:
+        self.allowed_hosts = frozenset(host.strip().lower() for host in settings.allowed_hosts)
+        self.cors_origins = frozenset(
+            origin.strip().lower().rstrip("/") for origin in settings.cors_origins
+        )
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope.get("method", "GET") not in SAFE_METHODS:
+            headers = Headers.from_scope(scope)
+            origin = headers.get("origin")
+            if origin is not None:
+                if not origin_is_allowed(origin, self.allowed_hosts, self.cors_origins):
+                    raise CrossSiteRequest(
+                        f"A change sent from the web page origin {origin[:100]!r} is refused in "
+                        "local mode; list the origin in SPARRING_CORS_ORIGINS to allow it."
+                    )
+            elif headers.get("sec-fetch-site", "").lower() == "cross-site":
+                raise CrossSiteRequest(
+                    "A change sent by a web page of another site is refused in local mode."
+                )
         await next_app(scope, receive, send)
 
 
@@ -228,6 +279,23 @@ async def read_body(receive: Receive, limit: int) -> tuple[bytes, list[ReceiveMe
             return b"".join(chunks), []
 
 
+# A route that reads its body as a stream names the one media type it takes with
+# `opt={STREAMED_BODY_OPT: "application/x-ndjson"}`; the route limits the body's size itself.
+STREAMED_BODY_OPT = "streamed_body"
+
+
+def check_streamed_body(content_type: str, expected: str) -> None:
+    """A streamed body must be declared as the route's own type: never a type a web page may
+    send without a CORS preflight (`text/plain`, forms), so a page cannot make a browser send it.
+    """
+    declared = content_type.partition(";")[0].strip().lower()
+    if declared != expected:
+        raise UnsupportedMediaType(
+            f"The request body must be sent as 'Content-Type: {expected}', not "
+            f"{declared or 'no content type'!r}."
+        )
+
+
 class JsonBodyGuard(ASGIMiddleware):
     """Reads a request's body once, checks it (`check_json_body`) and replays it to the app."""
 
@@ -238,6 +306,13 @@ class JsonBodyGuard(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = Headers.from_scope(scope)
+        route_handler = scope.get("route_handler")
+        streamed = None if route_handler is None else route_handler.opt.get(STREAMED_BODY_OPT)
+        if streamed is not None:
+            # Read by the handler as it arrives: holding it here would hold it whole.
+            check_streamed_body(headers.get("content-type", ""), streamed)
+            await next_app(scope, receive, send)
+            return
         declared = headers.get("content-length")
         if declared is None and "transfer-encoding" not in headers:
             await next_app(scope, receive, send)

@@ -25,7 +25,7 @@ def live_events_lifespan(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database: Database = app.state[DATABASE_STATE_KEY]
-        notifier = EventNotifier(database.database)
+        notifier = EventNotifier(database.database, open_when_watched=True)
         app.state[STREAM_SLOTS_STATE_KEY] = StreamSlots(
             per_holder=settings.max_streams_per_key,
             per_workspace=settings.max_streams_per_workspace,

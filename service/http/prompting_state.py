@@ -6,12 +6,14 @@ get most of `shutdown_grace_s` to finish; the rest stay unfinished in MongoDB, q
 the next start.
 """
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
 
+from service.api.prompting import BatchWakes, BatchWatch
+from service.http.live_state import provide_notifier
 from service.settings import Settings
 from service.tokens import TokenCipher
 from service.workers.queue import TaskQueue
@@ -52,3 +54,27 @@ def provide_task_queue(state: State) -> TaskQueue:
 
 def provide_cipher(state: State) -> TokenCipher:
     return state[CIPHER_STATE_KEY]
+
+
+def provide_batch_watch(state: State) -> BatchWatch:
+    """How a prompt handler learns that its batch ended: told directly by the tasks when they
+    run in this process, else woken by the session's events (the change stream, or the
+    notifier's shared poller where there is none)."""
+    batches = provide_task_queue(state).process_batches
+    if batches is not None:
+        return batches.watch
+    notifier = provide_notifier(state)
+
+    @contextmanager
+    def watch_events(workspace: str, session_id: str, key: str) -> Iterator[BatchWakes]:
+        with notifier.subscribe(workspace, session_id) as subscription:
+            yield subscription
+
+    return watch_events
+
+
+def provide_batch_ended(state: State) -> Callable[[str], None]:
+    """Tells this process's waiting handlers that a batch ended (a cancel settles batches
+    outside any task); nothing to tell when the tasks run elsewhere."""
+    batches = provide_task_queue(state).process_batches
+    return (lambda key: None) if batches is None else batches.ended

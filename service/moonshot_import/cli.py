@@ -4,17 +4,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
+from service.cli_progress import ProgressBar
 from service.cli_support import Subparsers, load_settings
 from service.logs import configure_logging
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from rich.progress import Progress as RichProgress
-    from rich.progress import TaskID
-
     from service.moonshot_import.report import ImportReport
 
 # Exit codes: every item imported or skipped; some item failed; the folder or workspace is
@@ -22,52 +19,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 1
 EXIT_UNUSABLE = 2
-
-
-class ProgressBar:
-    """The import's progress as a rich bar on stderr, one bar per phase (and per session)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._bar: RichProgress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=False,
-        )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> "ProgressBar":
-        self._bar.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._bar.stop()
-
-    def begin(self, label: str, total: int) -> None:
-        self._task = self._bar.add_task(label, total=total)
-
-    def advance(self, amount: int = 1) -> None:
-        if self._task is not None:
-            self._bar.advance(self._task, amount)
-
-    def end(self) -> None:
-        if self._task is not None:
-            # A phase that read fewer rows than counted still ends full.
-            (task,) = [task for task in self._bar.tasks if task.id == self._task]
-            self._bar.update(self._task, completed=task.total)
-        self._task = None
 
 
 async def _import(data_dir: Path, workspace: str, settings: Settings) -> "ImportReport":

@@ -6,25 +6,22 @@ an import cut short leaves a runner without a session, which the next run recogn
 name), clears and completes.
 """
 
-import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from models import ChatBucket, ChatCounter, Runner, Session
-from models.keys import bucket_key, counter_key, runner_key
-from service.api.chats import bucket_of
+from models import Runner, Session
+from models.keys import runner_key
+from models.sessions import SessionSettings
 from service.api.context import require_database
 from service.api.sessions.checks import check_runner_id
+from service.api.sessions.runners import runner_document
 from service.api.sessions.store import delete_owned_data, delete_session_data
 from service.moonshot_import.reader import RunnerDatabase, RunnerFile, SessionRow
 from service.moonshot_import.report import Progress
+from service.moonshot_import.writing import ChatWriter, session_document
 
-# Bucket documents per insert: about 8 MB of the benchmark's 2.4 KB records at 100 a bucket,
-# well under a server message's 48 MB.
-BUCKETS_PER_INSERT = 32
 # The columns of a Moonshot chat row, by the ChatRecord field each fills (`duration` is text
 # of seconds there as here).
 RECORD_FIELDS = (
@@ -103,32 +100,26 @@ async def import_session(
 
 
 def _runner_document(runner: RunnerFile, workspace: str) -> Runner:
-    return Runner(
-        id=runner_key(workspace, runner.runner_id),
-        workspace=workspace,
-        runner_id=runner.runner_id,
-        name=runner.name,
-        description=runner.description,
-        endpoints=list(runner.endpoints),
-        created_at=time.time(),
+    return runner_document(
+        workspace, runner.runner_id, runner.name, runner.description, list(runner.endpoints)
     )
 
 
 def _session_document(runner: RunnerFile, session: SessionRow, workspace: str) -> Session:
-    return Session(
-        # By its alias: mypy's pydantic plugin knows a two-base model's fields only so.
-        _id=runner_key(workspace, runner.runner_id),
-        workspace=workspace,
-        session_id=runner.runner_id,
+    return session_document(
+        workspace,
+        runner.runner_id,
         endpoints=list(session.endpoints),
         created_epoch=session.created_epoch,
         created_datetime=session.created_datetime,
-        prompt_template=session.prompt_template,
-        context_strategy=session.context_strategy,
-        cs_num_of_prev_prompts=session.cs_num_of_prev_prompts,
-        attack_module=session.attack_module,
-        metric=session.metric,
-        system_prompt=session.system_prompt,
+        settings=SessionSettings(
+            prompt_template=session.prompt_template,
+            context_strategy=session.context_strategy,
+            cs_num_of_prev_prompts=session.cs_num_of_prev_prompts,
+            attack_module=session.attack_module,
+            metric=session.metric,
+            system_prompt=session.system_prompt,
+        ),
         runner_name=runner.name,
         description=runner.description,
     )
@@ -141,74 +132,15 @@ async def _write_chats(
     workspace: str,
     progress: Progress,
 ) -> int:
-    bucket_size = require_database().bucket_size
-    buckets = ChatBucket.get_pymongo_collection()
-    written = 0
+    writer = ChatWriter(
+        workspace, runner_id, require_database().bucket_size, on_insert=progress.advance
+    )
     for endpoint in dict.fromkeys(session.endpoints):
-        last_id = 0
-        batch: list[dict[str, Any]] = []
-        for bucket in _buckets(
-            workspace, runner_id, endpoint, database.chat_rows(endpoint), bucket_size
-        ):
-            batch.append(bucket)
-            last_id = bucket["records"][-1]["chat_record_id"]
-            if len(batch) == BUCKETS_PER_INSERT:
-                await _insert(buckets, batch, progress)
-                batch = []
-        if batch:
-            await _insert(buckets, batch, progress)
-        if last_id:
-            # Set once, to the last id written: the next prompt's record follows on.
-            await ChatCounter.get_pymongo_collection().update_one(
-                {"_id": counter_key(workspace, runner_id, endpoint)},
-                {"$set": {"workspace": workspace, "session_id": runner_id,
-                          "endpoint": endpoint, "last_id": last_id}},
-                upsert=True,
-            )
-        written += last_id
-    return written
-
-
-async def _insert(collection: Any, batch: list[dict[str, Any]], progress: Progress) -> None:
-    await collection.insert_many(batch, ordered=True)
-    progress.advance(sum(len(bucket["records"]) for bucket in batch))
-
-
-def _buckets(
-    workspace: str,
-    runner_id: str,
-    endpoint: str,
-    rows: Iterable[tuple[Any, ...]],
-    bucket_size: int,
-) -> Iterator[dict[str, Any]]:
-    """Whole bucket documents of the rows, in order; ids 1, 2, ... as Sparring hands them out.
-
-    Record `n` lands in bucket `n // bucket_size`, exactly where an append would put it.
-    """
-    records: list[dict[str, Any]] = []
-    bucket_no = 0
-    for chat_record_id, row in enumerate(rows, start=1):
-        number = bucket_of(chat_record_id, bucket_size)
-        if number != bucket_no and records:
-            yield _bucket(workspace, runner_id, endpoint, bucket_no, records)
-            records = []
-        bucket_no = number
-        records.append(chat_record(chat_record_id, endpoint, row))
-    if records:
-        yield _bucket(workspace, runner_id, endpoint, bucket_no, records)
-
-
-def _bucket(
-    workspace: str, runner_id: str, endpoint: str, bucket_no: int, records: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "_id": bucket_key(workspace, runner_id, endpoint, bucket_no),
-        "workspace": workspace,
-        "session_id": runner_id,
-        "endpoint": endpoint,
-        "bucket_no": bucket_no,
-        "records": records,
-    }
+        # Ids 1, 2, ... as Sparring hands them out: record `n` lands in bucket
+        # `n // bucket_size`, exactly where an append would put it.
+        for chat_record_id, row in enumerate(database.chat_rows(endpoint), start=1):
+            await writer.add(chat_record(chat_record_id, endpoint, row))
+    return await writer.finish()
 
 
 def chat_record(chat_record_id: int, endpoint: str, row: tuple[Any, ...]) -> dict[str, Any]:

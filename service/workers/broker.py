@@ -36,6 +36,7 @@ from service.tokens import TokenCipher
 from service.workers.fairness import FairQueue, labels_place, reserved_slots
 from service.workers.limiter import LocalLimiter, RedisLimiter
 from service.workers.outages import OUTAGES, REDIS_ERRORS, Backoff
+from service.workers.request_ids import RequestIdMiddleware
 from service.workers.tasks import QUEUE_STATE_KEY, RUNTIME_STATE_KEY, register_tasks
 
 log = logging.getLogger(__name__)
@@ -537,6 +538,8 @@ def build_broker(settings: Settings) -> AsyncBroker:
             **redis_connection_options(),
         )
     register_tasks(broker)
+    # Each task carries the id of the request that queued it into the worker's log lines.
+    broker.add_middlewares(RequestIdMiddleware())
 
     async def start_worker(state: TaskiqState) -> None:
         # Tried again until the database answers (`sparring worker`): what is made stays made.

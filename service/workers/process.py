@@ -18,6 +18,7 @@ from typing import Any
 from taskiq import AckableMessage, AcknowledgeType
 from taskiq.receiver import Receiver
 
+from service.metrics.worker_server import start_worker_metrics
 from service.redteam.template_sandbox import close_template_sandbox
 from service.settings import Settings
 from service.workers.broker import ReclaimingStreamBroker, build_broker
@@ -55,11 +56,15 @@ async def serve_worker(settings: Settings) -> None:
     # Made before the broker starts: its start-up hands this queue to the runtime, through
     # which a run's tasks are scored and queue the run's next step.
     queue = TaskQueue(settings, broker)
+    # Scraped on its own port (SPARRING_WORKER_METRICS_PORT), from its own registry.
+    metrics = start_worker_metrics(settings)
     try:
         if await _started(broker, stopping):
             await _run(broker, queue, settings, stopping)
     finally:
         await broker.shutdown()
+        if metrics is not None:
+            metrics.stop()
         # Its template worker processes would otherwise outlive it until they notice.
         await close_template_sandbox()
         log.info("Worker stopped.")

@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 from taskiq import AsyncBroker
 from taskiq.exceptions import SendTaskError
 
-from service.api.prompting import recover_unfinished, stale_unfinished_tasks, task_places
+from service.api.prompting import (
+    ProcessBatches,
+    recover_unfinished,
+    stale_unfinished_tasks,
+    task_places,
+)
 from service.api.runs.recovery import release_turns, unfinished_runs
 from service.settings import Settings
 from service.workers.broker import (
@@ -23,7 +28,12 @@ from service.workers.broker import (
 )
 from service.workers.fairness import scheduling_labels
 from service.workers.outages import OUTAGES, REDIS_ERRORS
-from service.workers.tasks import ADVANCE_RUN_TASK, QUEUE_STATE_KEY, RUN_PROMPT_TASK
+from service.workers.tasks import (
+    ADVANCE_RUN_TASK,
+    QUEUE_STATE_KEY,
+    RUN_PROMPT_TASK,
+    RUNTIME_STATE_KEY,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +95,25 @@ class TaskQueue:
         except REDIS_ERRORS as error:
             OUTAGES.redis.failed(error)
 
-    async def enqueue(self, task_ids: Sequence[str]) -> None:
-        """Queue the tasks, each labelled with its workspace and session for fair turns.
+    @property
+    def process_batches(self) -> ProcessBatches | None:
+        """In-process, what this process's tasks tell of their batches' ends; else None."""
+        runtime = self.broker.state.get(RUNTIME_STATE_KEY) if self.in_process else None
+        return None if runtime is None else runtime.batches
+
+    async def enqueue(
+        self, task_ids: Sequence[str], place: tuple[str, str] | None = None
+    ) -> None:
+        """Queue the tasks, each labelled with its workspace and session for fair turns
+        (`place`, when the caller knows it for all of them; else read from the tasks).
 
         With Redis unreachable this still returns: the tasks stay stored as queued, and the
         workers' sweep queues them once it is back (the outage is logged once).
         """
-        places = await task_places(task_ids)
+        places = (
+            dict.fromkeys(task_ids, place) if place is not None
+            else await task_places(task_ids)
+        )
         try:
             await self._kick({
                 task_id: places.get(task_id, ("", "")) for task_id in task_ids

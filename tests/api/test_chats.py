@@ -1,8 +1,10 @@
 """Chat record ids, idempotent appends into bounded buckets, and paginated reads."""
 
 import asyncio
+from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from models import ChatBucket
 from service.api.chats import (
@@ -15,6 +17,25 @@ from service.api.chats import (
 from service.api.errors import InvalidInput
 from tests.conftest import TEST_BUCKET_SIZE
 from tests.factories import create_session, make_chat_record
+
+
+class LosesFirstReply:
+    """The chat bucket collection, but the first update's reply is lost after it was applied:
+    what a dropped connection does to a write the server has already made."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.lost = 0
+
+    async def update_many(self, *arguments: Any, **keywords: Any) -> Any:
+        result = await self.collection.update_many(*arguments, **keywords)
+        if not self.lost:
+            self.lost += 1
+            raise AutoReconnect("connection closed")
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.collection, name)
 
 
 async def stored_ids(runner_id: str, endpoint: str = "echo-a") -> list[int]:
@@ -99,6 +120,24 @@ class TestAppendChatRecord:
         assert await append_chat_records(runner_id, "echo-a", everything) == 0
         assert await stored_ids(runner_id) == ids
 
+    @pytest.mark.parametrize("batch", [1, 3], ids=["single", "batch"])
+    async def test_a_reply_lost_after_the_write_is_resent_without_a_duplicate(
+        self, db, monkeypatch, batch
+    ):
+        runner_id = await create_session()
+        ids = await reserve_chat_record_ids(runner_id, "echo-a", batch)
+        real = ChatBucket.get_pymongo_collection()
+        lost = LosesFirstReply(real)
+        monkeypatch.setattr(ChatBucket, "get_pymongo_collection", classmethod(lambda cls: lost))
+        stored = await append_chat_records(
+            runner_id, "echo-a", [make_chat_record(record_id) for record_id in ids]
+        )
+        assert lost.lost == 1
+        # The write took effect before its reply was lost; the re-send adds nothing.
+        assert stored == 0
+        monkeypatch.undo()
+        assert await stored_ids(runner_id) == ids
+
     async def test_record_for_another_endpoint_is_refused(self, db):
         runner_id = await create_session()
         with pytest.raises(InvalidInput) as raised:
@@ -126,6 +165,40 @@ class TestIterChatRecords:
             async for r in iter_chat_records(runner_id, "echo-a", limit=3, newest_first=True)
         ]
         assert newest == [45, 44, 43]
+
+    async def test_pages_walk_past_buckets_left_empty_by_cancelled_ids(self, db):
+        runner_id = await create_session()
+        ids = await reserve_chat_record_ids(runner_id, "echo-a", 60)
+        # Ids 10-29 and 40-49 were cancelled: buckets 1, 2 and 4 never exist.
+        kept = [i for i in ids if not (10 <= i <= 29 or 40 <= i <= 49)]
+        await append_chat_records(runner_id, "echo-a", [make_chat_record(i) for i in kept])
+        forward = [
+            r["chat_record_id"] async for r in iter_chat_records(runner_id, "echo-a", limit=15)
+        ]
+        assert forward == [*range(1, 10), *range(30, 36)]
+        backward = [
+            r["chat_record_id"]
+            async for r in iter_chat_records(runner_id, "echo-a", limit=15, newest_first=True)
+        ]
+        assert backward == [*range(60, 49, -1), *range(39, 35, -1)]
+        everything = [
+            r["chat_record_id"]
+            async for r in iter_chat_records(runner_id, "echo-a", newest_first=True)
+        ]
+        assert everything == kept[::-1]
+
+    async def test_a_page_from_another_workspace_sees_nothing(self, db):
+        runner_id = await create_session()
+        ids = await reserve_chat_record_ids(runner_id, "echo-a", 15)
+        await append_chat_records(runner_id, "echo-a", [make_chat_record(i) for i in ids])
+        for newest_first in (False, True):
+            page = [
+                r async for r in iter_chat_records(
+                    runner_id, "echo-a", workspace="attacker", limit=10,
+                    newest_first=newest_first,
+                )
+            ]
+            assert page == []
 
     async def test_bad_page_arguments(self, db):
         with pytest.raises(InvalidInput) as raised:

@@ -97,10 +97,28 @@ class TestFollowEvents:
 
     async def test_a_fact_is_logged_once(self, db):
         runner_id = await create_session(endpoints=["echo-a"])
+        epoch = (await find_session(runner_id, "default")).created_epoch
         for _ in range(3):
-            await log_event("default", runner_id, "1", "batch|b|done", EventKind.BATCH, "b",
+            await log_event("default", runner_id, epoch, "batch|b|done", EventKind.BATCH, "b",
                             status="done")
-        assert await last_event_seq(runner_id) == 1
+        await log_event("default", runner_id, epoch, "batch|b|next", EventKind.BATCH, "b",
+                        status="next")
+        assert await SessionEvent.find(SessionEvent.fact == "batch|b|done").count() == 1
+        # The numbers the second and third writer took are void: a reader steps over them at
+        # once, where it would wait `gap_wait_s` on a missing one.
+        started = time.monotonic()
+        events = await take(follow_events(runner_id, after=0, follow=False, gap_wait_s=30), 5)
+        assert [(event.seq, event.data["status"]) for event in events] == [
+            (1, "done"), (4, "next"),
+        ]
+        assert time.monotonic() - started < 10
+
+    async def test_an_event_is_stored_with_its_number(self, db):
+        runner_id = await create_session(endpoints=["echo-a"])
+        await log_event("default", runner_id, "1", "batch|b|done", EventKind.BATCH, "b",
+                        status="done")
+        stored = await SessionEvent.get_pymongo_collection().find_one({"fact": "batch|b|done"})
+        assert stored["seq"] == await last_event_seq(runner_id) == 1
 
     async def test_a_fact_its_writer_left_unnumbered_is_numbered_by_the_next(self, db):
         runner_id = await create_session(endpoints=["echo-a"])

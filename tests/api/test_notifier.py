@@ -243,6 +243,51 @@ class BreakingStream:
         return change
 
 
+class TestOpenWhenWatched:
+    @pytest.mark.server_only
+    async def test_no_stream_while_nobody_watches_and_nothing_missed_once_one_does(
+        self, listened
+    ):
+        database, counter = listened
+        notifier = await started(EventNotifier(database.database, open_when_watched=True))
+        try:
+            assert not notifier.streaming
+            runner_id = await create_session(endpoints=["echo-a"])
+            epoch = (await find_session(runner_id, "default")).created_epoch
+            before = counter.counts.copy()
+            for number in range(5):
+                await numbered_event("default", runner_id, epoch, f"unwatched{number}")
+            # Nobody follows: no change stream wakes for these writes.
+            asked = counter.counts - before
+            assert sum(n for (name, _), n in asked.items() if name in ("aggregate", "getMore")) == 0
+            stream = follow_events(runner_id, notifier=notifier)
+            first = asyncio.ensure_future(next_event(stream))
+            async with asyncio.timeout(10):
+                await notifier.until_streaming()
+            await numbered_event("default", runner_id, epoch, "watched")
+            assert (await first).data["status"] == "watched"
+            await stream.aclose()
+            # The last watcher gone, the stream closes again.
+            assert not notifier.streaming and notifier.watched_sessions() == 0
+        finally:
+            await notifier.stop()
+
+    async def test_a_database_without_change_streams_is_polled(self, db, tier):
+        notifier = await started(
+            EventNotifier(db.database, open_when_watched=True, poll_s=0.05)
+        )
+        try:
+            runner_id = await create_session(endpoints=["echo-a"])
+            epoch = (await find_session(runner_id, "default")).created_epoch
+            stream = follow_events(runner_id, after=0, notifier=notifier)
+            first = asyncio.ensure_future(next_event(stream))
+            await numbered_event("default", runner_id, epoch, "one")
+            assert (await first).seq == 1
+            await stream.aclose()
+        finally:
+            await notifier.stop()
+
+
 class TestChangeStreamErrors:
     @pytest.mark.server_only
     async def test_a_broken_change_stream_is_opened_again_and_streams_miss_nothing(

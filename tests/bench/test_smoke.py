@@ -131,6 +131,33 @@ class TestResultsJson:
         # A listing is one find, whatever the number of sessions (one reply, no getMore).
         assert figures["sessions.list_metadata"]["commands"] == 1
 
+    def test_each_counted_figure_has_the_servers_floor_beside_it(self, results):
+        counted = [figure for figure in results["figures"] if figure["commands"] is not None]
+        assert counted
+        for figure in counted:
+            early = results["series"]["floors_before_fill"]["appends"]
+            before_fill = figure["key"].split(".")[1] in ("single", "reserve_and_append")
+            floor = early if before_fill else results["series"]["floors"][figure["case"]]
+            kinds = [floor["find_ms"], floor["update_ms"], floor["find_and_modify_ms"]]
+            if figure["command_mix"] is None:
+                assert figure["floor_ms"] == pytest.approx(
+                    figure["commands"] * floor["per_command_ms"]
+                ), figure["key"]
+            else:
+                assert sum(figure["command_mix"].values()) == pytest.approx(figure["commands"])
+                # Each command at its kind's time: within what the cheapest and dearest allow.
+                assert (
+                    figure["commands"] * min(kinds) * 0.999
+                    <= figure["floor_ms"]
+                    <= figure["commands"] * max(kinds) * 1.001
+                ), figure["key"]
+            if figure["unit"] == "ms":
+                measured = figure["sparring"]["median_ms"]
+                assert figure["gap_ms"] == pytest.approx(measured - figure["floor_ms"])
+        assert {"find_ms", "update_ms", "find_and_modify_ms"} <= set(
+            results["series"]["floors"]["appends"]
+        )
+
     def test_the_fill_series_spans_the_fill(self, results):
         windows = results["series"]["fill"]
         assert windows[0]["mode"] == "single" and windows[-1]["mode"] == "single"
@@ -153,7 +180,10 @@ class TestMarkdownTable:
         rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
         headers = 2
         assert len(rows) == len(results["figures"]) + len(results["targets"]) + headers
-        assert "| case | measure | size | Sparring | commands/op | Moonshot | advantage |" in table
+        assert (
+            "| case | measure | size | Sparring | commands/op | floor | gap | Moonshot "
+            "| advantage |" in table
+        )
 
 
 class TestPlots:

@@ -108,6 +108,18 @@ def other_endpoint(body: dict[str, Any] | None = None) -> tuple:
     return (ENDPOINTS + "/{name}", body, THEIR_ENDPOINT, GHOST_ENDPOINT)
 
 
+def export_header(role: Role) -> dict[str, Any]:
+    """The header line of an export with no records: the smallest file an import takes."""
+    name = f"imported-{role.value}"
+    return {
+        "format": "sparring-session", "version": 1,
+        "session": {
+            "session_id": name, "name": name, "endpoints": ["echo-a"],
+            "created_epoch": "1700000000.5", "created_datetime": "20231114-221320",
+        },
+    }
+
+
 BOOKMARKS = "/api/v1/bookmarks"
 
 
@@ -143,6 +155,11 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", f"{SESSION}/chats"): Case(VIEW, 200, *both("/chats")),
     ("GET", f"{SESSION}/chats/{{endpoint}}"): Case(
         VIEW, 200, *both("/chats/echo-a")
+    ),
+    ("GET", f"{SESSION}/export"): Case(VIEW, 200, *both("/export")),
+    ("POST", f"{SESSIONS}/import"): Case(
+        EDIT, 201, lambda world, role: (f"{SESSIONS}/import", export_header(role)),
+        headers={"Content-Type": "application/x-ndjson"},
     ),
     ("GET", f"{SESSION}/cs-num-of-prev-prompts"): Case(
         VIEW, 200, *both("/cs-num-of-prev-prompts")
@@ -317,7 +334,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/admin/audit"): Case(OWNS, 200, fixed("/api/v1/admin/audit")),
 }
 # Routes anyone may call; everything else is in the table above.
-PUBLIC = re.compile(r"^/(health|ready)$|^/schema(/|$)")
+PUBLIC = re.compile(r"^/(health|ready|metrics)$|^/schema(/|$)")
 
 
 def app_routes(app) -> set[tuple[str, str]]:

@@ -33,6 +33,8 @@ RECONNECT_WITHIN_S = 10.0
 # The routes that answer without asking the database, and what they answer while it is away.
 PUBLIC_ANSWERS = {
     ("GET", "/health"): 200,
+    # The process's own series: they need no database (the loopback test client is allowed).
+    ("GET", "/metrics"): 200,
     ("GET", "/ready"): 503,
     ("GET", "/schema"): 200,
     # Litestar's catch-all of the schema router: any page it does not serve is 404.

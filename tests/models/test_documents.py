@@ -2,12 +2,13 @@
 
 import pytest
 
-from models import DOCUMENTS, User, Workspace
+from models import DOCUMENTS, StorageLayout, User, Workspace
 from models.chats import ChatRecord
 
 DOCUMENT_IDS = [document.__name__ for document in DOCUMENTS]
 # Users span workspaces and a workspace is its own scope; memberships tie the two together.
-ACROSS_WORKSPACES = {User, Workspace}
+# The storage layout is the database's own, the same for every workspace.
+ACROSS_WORKSPACES = {User, Workspace, StorageLayout}
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=DOCUMENT_IDS)

@@ -117,3 +117,84 @@ class TestCorsOrigins:
         assert allowed.headers.get("access-control-allow-origin") == self.APP
         assert other.headers.get("access-control-allow-origin") != "http://attacker.example"
         assert other.headers.get("access-control-allow-origin") in (None, self.APP)
+
+    async def test_a_listed_origin_may_read_the_request_id_and_paging_headers(self, world):
+        async with world.client(Origin=self.APP) as client:
+            answer = await client.get("/api/v1/sessions")
+        exposed = {
+            name.strip().lower()
+            for name in answer.headers.get("access-control-expose-headers", "").split(",")
+        }
+        assert {"x-request-id", "x-next-after", "etag"} <= exposed
+        assert answer.headers["x-request-id"]
+
+
+class TestCrossSitePages:
+    """A page of another site may POST without a preflight and without a body (a bare form, or
+    `fetch` in `no-cors` mode): the body check never sees it, so the page's origin decides."""
+
+    ATTACKER = "http://attacker.example"
+
+    @pytest.fixture
+    async def session_id(self, world, echo_endpoint) -> str:
+        async with world.client() as client:
+            created = await client.post("/api/v1/sessions", content=BODY)
+        assert created.status_code == 200, created.text
+        return created.json()["session"]["session_id"]
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Origin": ATTACKER},
+            {"Origin": "null"},
+            {"Origin": "http://localhost.attacker.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+        ],
+    )
+    async def test_a_bodiless_post_from_another_site_is_403(self, world, session_id, headers):
+        async with world.client() as client:
+            refused = await client.post(
+                f"/api/v1/sessions/{session_id}/cancel",
+                headers={**headers, "content-type": "application/x-www-form-urlencoded"},
+            )
+        assert refused.status_code == 403, refused.text
+        assert "local mode" in refused.json()["detail"]
+
+    async def test_a_change_from_another_site_changes_nothing(self, world, session_id):
+        async with world.client(Origin=self.ATTACKER) as client:
+            deleted = await client.delete(f"/api/v1/sessions/{session_id}")
+            created = await client.post(
+                "/api/v1/sessions", content=BODY.replace("From a page", "Second")
+            )
+            assert (deleted.status_code, created.status_code) == (403, 403)
+            # Reads stay served: without CORS the page cannot read them anyway.
+            names = await client.get(NAMES)
+        assert names.json() == [session_id]
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"Origin": "http://localhost:3000"},
+            {"Origin": "http://127.0.0.1:3000", "Sec-Fetch-Site": "same-site"},
+            {"Sec-Fetch-Site": "same-origin"},
+        ],
+    )
+    async def test_scripts_and_this_machines_pages_are_served(self, world, session_id, headers):
+        async with world.client(**headers) as client:
+            cancelled = await client.post(f"/api/v1/sessions/{session_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+
+
+class TestCrossSiteListedOrigin:
+    APP = "http://app.example"
+
+    @pytest.fixture
+    def security_settings(self, settings: Settings) -> Settings:
+        return local(settings, cors_origins=[self.APP + "/"])
+
+    async def test_a_listed_origin_may_change_data(self, world, echo_endpoint):
+        async with world.client(Origin=self.APP) as client:
+            created = await client.post("/api/v1/sessions", content=BODY)
+            assert created.status_code == 200, created.text
+            assert (await client.get(NAMES)).json() == ["from-a-page"]

@@ -7,16 +7,19 @@ redelivery, a restart) never both append, and a cancel that has answered is neve
 an append.
 
 Modules by job, each importing only those listed before it: `transitions` (the conditional
-writes), `batches` (reading batches and results), `admission` (the cap on a workspace's
-unfinished tasks), `settling` (ending tasks and batches, cancel), `creating` (storing a
-batch), `running` (running a task), `recovery` (start-up, and the sweep of tasks
-that never reached the queue).
+writes), `batches` (reading batches and results, waiting for one), `local` (what one process
+shares about its batches: one read each, and their ends told to waiting handlers),
+`admission` (the cap on a workspace's unfinished tasks), `settling` (ending tasks and batches,
+cancel), `creating` (storing a batch), `running` (running a task), `recovery` (start-up, and
+the sweep of tasks that never reached the queue).
 Nothing in them imports this package's `__init__`.
 """
 
 from service.api.prompting.admission import unfinished_tasks
 from service.api.prompting.batches import (
     MOONSHOT_STATUS,
+    BatchWakes,
+    BatchWatch,
     PromptResult,
     get_batch,
     task_places,
@@ -28,6 +31,7 @@ from service.api.prompting.creating import (
     api_send_prompt,
     create_batch,
 )
+from service.api.prompting.local import ProcessBatches
 from service.api.prompting.recovery import recover_unfinished, stale_unfinished_tasks
 from service.api.prompting.running import Limiter, Runtime, run_prompt_task
 from service.api.prompting.settling import cancel_prompts
@@ -35,8 +39,11 @@ from service.api.prompting.settling import cancel_prompts
 __all__ = [
     "DEFAULT_HISTORY_LENGTH",
     "MOONSHOT_STATUS",
+    "BatchWakes",
+    "BatchWatch",
     "Enqueue",
     "Limiter",
+    "ProcessBatches",
     "PromptResult",
     "Runtime",
     "api_send_prompt",

@@ -2,8 +2,9 @@
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from beanie.odm.queries.find import FindMany
 from beanie.operators import In
@@ -23,10 +24,13 @@ MOONSHOT_STATUS = {
     BatchStatus.FAILED: "COMPLETED_WITH_ERRORS",
     BatchStatus.CANCELLED: "CANCELLED",
 }
-# The wait polls the stored batch, so it works whichever process runs the tasks: often at first,
-# since most batches end within a call's time, then less often, to spare the database.
+# Without wakes, the wait polls the stored batch: often at first, since most batches end within
+# a call's time, then less often, to spare the database.
 FIRST_POLL_S = 0.005
 LONGEST_POLL_S = 0.05
+# With wakes, the batch is still read this often: an end told to no wake (a cancel in another
+# process, a lost notice) costs at most this much.
+SAFETY_READ_S = 1.0
 
 
 class TaskId(BaseModel):
@@ -118,15 +122,57 @@ async def get_batch(
     return await _result(await _batch(runner_id, batch_id, workspace))
 
 
+class BatchWakes(Protocol):
+    """What tells a waiting handler that its batch may have ended: `pending()`, taken before a
+    read, is set once something changed since (`local.BatchEnd`, `notifier.Subscription`)."""
+
+    def pending(self) -> asyncio.Event: ...
+
+
+# Opens the wakes of a batch: (workspace, session id, the batch's `_id`).
+BatchWatch = Callable[[str, str, str], AbstractContextManager[BatchWakes]]
+
+
 async def wait_for_batch(
     runner_id: str,
     batch_id: str,
     timeout_s: float,
     *,
     workspace: str = DEFAULT_WORKSPACE,
+    wakes: BatchWakes | None = None,
+    pending: asyncio.Event | None = None,
 ) -> PromptResult:
-    """The batch once it has finished, or as it is after `timeout_s`."""
+    """The batch once it has finished, or as it is after `timeout_s`.
+
+    With `wakes` the batch is read only when woken (and every `SAFETY_READ_S`, for an end no
+    wake reaches); `pending`, taken from them before the batch could end, is waited for before
+    the first read. Without, the stored batch is polled.
+    """
     deadline = time.monotonic() + timeout_s
+    if wakes is None:
+        return await _polled(runner_id, batch_id, deadline, workspace)
+    while True:
+        if pending is not None:
+            await _until(pending, min(deadline - time.monotonic(), SAFETY_READ_S))
+        pending = wakes.pending()
+        batch = await _batch(runner_id, batch_id, workspace)
+        if batch.status not in UNFINISHED_BATCH or time.monotonic() >= deadline:
+            return await _result(batch)
+
+
+async def _until(pending: asyncio.Event, timeout_s: float) -> None:
+    if timeout_s <= 0:
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
+            await pending.wait()
+    except TimeoutError:
+        return
+
+
+async def _polled(
+    runner_id: str, batch_id: str, deadline: float, workspace: str
+) -> PromptResult:
     batch = await _batch(runner_id, batch_id, workspace)
     # The batch's status is read from the database, so this works whichever process runs it.
     poll_s = FIRST_POLL_S
@@ -139,7 +185,9 @@ async def wait_for_batch(
 
 async def _result(batch: PromptBatch) -> PromptResult:
     landed: dict[str, list[dict[str, Any]]] = {}
-    async for task in tasks_of(batch, TaskStatus.DONE):
+    # A held record lands whatever happens (appended, or by the next copy of its task), and a
+    # task whose record is appended may read appending until its batch ends (`finish_alongside`).
+    async for task in tasks_of(batch, TaskStatus.APPENDING, TaskStatus.DONE):
         if task.record is not None:
             landed[task.endpoint] = [task.record]
     return PromptResult(

@@ -6,9 +6,9 @@ queued, so a restart or a dead worker loses nothing.
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import Field, validate_call
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -19,7 +19,7 @@ from service.api.chats import reserve_chat_record_id
 from service.api.errors import InvalidInput
 from service.api.limits import DEFAULT_LIMITS, Limits, check_prompt_cost
 from service.api.prompting.admission import admit, queue_cap
-from service.api.prompting.batches import PromptResult, wait_for_batch
+from service.api.prompting.batches import BatchWatch, PromptResult, wait_for_batch
 from service.api.prompting.settling import log_batch_status
 from service.api.registries import find_entry
 from service.api.schemas import DEFAULT_WORKSPACE
@@ -31,7 +31,15 @@ from service.redteam.pipeline import PromptSettings
 DEFAULT_HISTORY_LENGTH = 10
 DUPLICATE_KEY = 11000
 
-Enqueue = Callable[[Sequence[str]], Awaitable[None]]
+
+
+class Enqueue(Protocol):
+    """Queues prompt tasks; `place` is their (workspace, session) when the caller knows it
+    (all of them in one), which spares reading it."""
+
+    def __call__(
+        self, task_ids: Sequence[str], place: tuple[str, str] | None = None
+    ) -> Awaitable[None]: ...
 
 
 async def prompt_settings(session: SessionMetadata, workspace: str) -> dict[str, Any]:
@@ -68,14 +76,18 @@ async def create_batch(
     created_by: str = "",
     max_queued: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    session: SessionMetadata | None = None,
 ) -> tuple[str, list[str]]:
     """Store a batch for the session's endpoints and its tasks; returns (batch id, task ids).
 
     Nothing is queued here: the caller queues the task ids once this has returned. With
     `max_queued`, a batch that would push the workspace's unfinished tasks past it is refused
-    before anything is stored (`admission`).
+    before anything is stored (`admission`). `session` is the session's metadata when the
+    caller has just read it in `workspace` (the HTTP handler, for its 404), which spares
+    reading it again.
     """
-    session = await require_session(runner_id, workspace=workspace)
+    if session is None or session.session_id != runner_id:
+        session = await require_session(runner_id, workspace=workspace)
     if not session.endpoints:
         raise InvalidInput(f"Session {runner_id} has no endpoints to prompt.", field="endpoints")
     # Before anything is written, the reserved chat record ids included.
@@ -192,17 +204,29 @@ async def api_send_prompt(
     created_by: str = "",
     max_queued: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    watch: BatchWatch | None = None,
+    session: SessionMetadata | None = None,
 ) -> PromptResult:
     """Send `user_prompt` to every endpoint of the session and wait up to `wait_s` for answers.
 
     The result says whether the batch finished; if not, it holds what has landed so far.
+    With `watch` the wait is told of the batch's end (`batches.wait_for_batch`); without, it
+    polls the stored batch. `session` as for `create_batch`.
     `max_queued` caps the workspace's unfinished tasks; unset, the cap of the queue `enqueue`
     belongs to (the service's `TaskQueue`) applies.
     """
     batch_id, task_ids = await create_batch(
         runner_id, user_prompt, history_length, workspace=workspace, created_by=created_by,
         max_queued=max_queued if max_queued is not None else queue_cap(enqueue),
-        limits=limits,
+        limits=limits, session=session,
     )
-    await enqueue(task_ids)
-    return await wait_for_batch(runner_id, batch_id, wait_s, workspace=workspace)
+    if watch is None or wait_s <= 0:
+        await enqueue(task_ids, (workspace, runner_id))
+        return await wait_for_batch(runner_id, batch_id, wait_s, workspace=workspace)
+    # Watched before it is queued, so an end that comes before the wait begins is not missed.
+    with watch(workspace, runner_id, batch_key(workspace, batch_id)) as wakes:
+        pending = wakes.pending()
+        await enqueue(task_ids, (workspace, runner_id))
+        return await wait_for_batch(
+            runner_id, batch_id, wait_s, workspace=workspace, wakes=wakes, pending=pending
+        )

@@ -1,12 +1,18 @@
 """Running one prompt task: claim it, build its record through the pipeline, append it.
 
+A task's commands, sent by hand: its claim (which reads it), one read of its batch shared by
+the batch's tasks in this process, its endpoint, the hold of its record, the append, its event
+(two) and its note on the batch; the task that completes the batch also ends the batch's tasks
+and settles it.
+
 Safe to run any number of times, concurrently too: each step is a transition that only one
 copy can take (`transitions`), and a copy that loses one catches up with whoever won.
 """
 
 import logging
+import time
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -18,20 +24,23 @@ from service.api.context import require_database
 from service.api.endpoints import load_target
 from service.api.errors import NotFound
 from service.api.prompting.batches import task_status
+from service.api.prompting.local import ProcessBatches
 from service.api.prompting.settling import (
-    cancel_batch_tasks,
+    finish_alongside,
     finish_task,
     log_batch_status,
     settle_batch,
 )
-from service.api.prompting.transitions import claim_task, hold_record, move_batch
-from service.api.sessions.store import find_session
+from service.api.prompting.transitions import claim_task, hold_record, start_batch
 from service.connectors import ConnectorError, connector_class
+from service.metrics.recording import timed_endpoint_call
 from service.redteam.pipeline import PromptSettings, run_pipeline
 from service.redteam.records import is_error_record
 from service.tokens import TokenCipher, TokenUnreadable
 
 log = logging.getLogger(__name__)
+# A task that waited this long for its endpoint's slot reads its status again before calling.
+SLOT_WAIT_RECHECK_S = 0.05
 
 
 class Limiter(Protocol):
@@ -67,6 +76,8 @@ class Runtime:
     http_client: Any
     # None where nothing queues run steps (a bare runtime in tests of prompting alone).
     runs: RunHooks | None = None
+    # The batches this process's tasks read, and the handlers here waiting for their end.
+    batches: ProcessBatches = field(default_factory=ProcessBatches)
 
 
 async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
@@ -75,40 +86,18 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
     Returns the task's status afterwards (None for a task that does not exist).
     """
     require_database()
-    task = await PromptTask.get(task_id)
+    # The claim reads the task too. A task is deleted with its session, so a claimed task's
+    # session still exists; one deleted meanwhile takes the task along and the hold fails.
+    task = await claim_task(task_id)
     if task is None:
-        log.warning("Prompt task %s does not exist; nothing to run.", task_id)
-        return None
-    batch = await PromptBatch.get(batch_key(task.workspace, task.batch_id))
+        return await _unclaimed(task_id, runtime)
+    key = batch_key(task.workspace, task.batch_id)
+    batch = await runtime.batches.read(key, partial(_started_batch, task))
     if batch is None:
-        return task.status
-    if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
-        # Its process may have died between ending the task and settling the batch, or
-        # between settling it and telling its run.
-        ended = batch.status not in UNFINISHED_BATCH or await settle_batch(batch)
-        if ended and batch.run_id and runtime.runs is not None:
-            await runtime.runs.batch_ended(batch)
-        return task.status
-    if task.status is TaskStatus.APPENDING:
-        return await _finished(task, batch, runtime)
-    session = await find_session(task.session_id, task.workspace)
-    if session is None or session.created_epoch != batch.session_epoch:
-        # The session was deleted (and perhaps made again) since: its prompts are void.
-        await cancel_batch_tasks(batch)
-        await settle_batch(batch)
-        return TaskStatus.CANCELLED
-    if not await claim_task(task_id):
-        return await _catch_up(task_id, batch, runtime)
-    # Only the task that moves it says so: every task of the batch tries, and "running" is a
-    # passing state (the final status is logged even by a process that died after setting it,
-    # `set_batch_status`). A run's batches skip it: their run says it runs.
-    if not batch.run_id and batch.status is BatchStatus.QUEUED and await move_batch(
-        batch.id, BatchStatus.RUNNING, from_=(BatchStatus.QUEUED,)
-    ):
-        await log_batch_status(batch, BatchStatus.RUNNING)
+        return await _catch_up(task_id, runtime)
     record = await _build_record(task, batch, runtime)
     if record is None:
-        return await _catch_up(task_id, batch, runtime)
+        return await _catch_up(task_id, runtime)
     if batch.run_id and runtime.runs is not None:
         # Scored before it is held, so the record is appended once, with its verdict.
         record = await runtime.runs.scored(record, batch, runtime)
@@ -117,16 +106,57 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
     error = record.predicted_result if is_error_record(document) else ""
     if not await hold_record(task_id, document, error):
         # Cancelled meanwhile, or another copy of the task got there first.
-        return await _catch_up(task_id, batch, runtime)
+        return await _catch_up(task_id, runtime)
     return await _finished(task.model_copy(update={"record": document}), batch, runtime)
 
 
-async def _catch_up(task_id: str, batch: PromptBatch, runtime: Runtime) -> TaskStatus | None:
+async def _started_batch(task: PromptTask) -> PromptBatch | None:
+    """The task's batch, read once per process for all its tasks; the read of a prompt sent by
+    hand also moves the batch from queued to running, and whoever moves it says so.
+
+    A run's batches skip that: their run says it runs. "running" is a passing state, so only
+    the one move is told (the final status is logged even by a process that died after setting
+    it, `set_batch_status`).
+    """
+    key = batch_key(task.workspace, task.batch_id)
+    if not task.run_id:
+        started = await start_batch(key)
+        if started is not None:
+            await log_batch_status(started, BatchStatus.RUNNING)
+            return started
+    return await PromptBatch.get(key)
+
+
+async def _unclaimed(task_id: str, runtime: Runtime) -> TaskStatus | None:
+    """A task that was not queued or running: gone, ended, or left appending."""
+    task = await PromptTask.get(task_id)
+    if task is None:
+        log.warning("Prompt task %s does not exist; nothing to run.", task_id)
+        return None
+    if task.status not in (TaskStatus.DONE, TaskStatus.CANCELLED, TaskStatus.APPENDING):
+        # Claimed by another copy since.
+        return task.status
+    batch = await PromptBatch.get(batch_key(task.workspace, task.batch_id))
+    if batch is None:
+        return task.status
+    if task.status is TaskStatus.APPENDING:
+        return await _finished(task, batch, runtime)
+    # Its process may have died between ending the task and settling the batch, or
+    # between settling it and telling its run.
+    if batch.status in UNFINISHED_BATCH and not await settle_batch(batch):
+        return task.status
+    await _ended(batch, runtime)
+    return task.status
+
+
+async def _catch_up(task_id: str, runtime: Runtime) -> TaskStatus | None:
     task = await PromptTask.get(task_id)
     if task is None:
         return None
     if task.status is TaskStatus.APPENDING:
-        return await _finished(task, batch, runtime)
+        batch = await PromptBatch.get(batch_key(task.workspace, task.batch_id))
+        if batch is not None:
+            return await _finished(task, batch, runtime)
     return task.status
 
 
@@ -134,13 +164,26 @@ async def _finished(task: PromptTask, batch: PromptBatch, runtime: Runtime) -> T
     """Append the held record and end the task; a run hears of the answer before (so that
     what it decides holds before the batch can end) and of the batch's end after (each safe
     twice)."""
-    hooks = runtime.runs if batch.run_id else None
-    if hooks is not None:
-        await hooks.answered(task, batch)
-    status = await finish_task(task, batch, settle=False)
-    if await settle_batch(batch) and hooks is not None:
-        await hooks.batch_ended(batch)
-    return status
+    if not batch.run_id:
+        ended = await finish_alongside(task, batch)
+    else:
+        # A run settles its batches itself too (`service.api.runs`): its tasks end one by one.
+        if runtime.runs is not None:
+            await runtime.runs.answered(task, batch)
+        await finish_task(task, batch, settle=False)
+        # Tasks ending side by side each settle the batch; the one that moves it logs it.
+        ended = await settle_batch(batch, relog=False)
+    if ended:
+        await _ended(batch, runtime)
+    return TaskStatus.DONE
+
+
+async def _ended(batch: PromptBatch, runtime: Runtime) -> None:
+    """The batch has its final status: tell the handlers of this process waiting for it, and
+    its run."""
+    runtime.batches.ended(batch.id)
+    if batch.run_id and runtime.runs is not None:
+        await runtime.runs.batch_ended(batch)
 
 
 async def _build_record(
@@ -166,17 +209,21 @@ async def _build_record(
             task.chat_record_id, batch.user_prompt, settings, endpoint, unreachable,
             recent_records,
         )
+    asked_at = time.monotonic()
     async with runtime.limiter.slot(
         endpoint_key(workspace, endpoint), document.max_concurrency, document.max_calls_per_second
     ):
         # Waiting for a slot can take long: a task cancelled meanwhile does not call at all.
-        if await task_status(task.id) is not TaskStatus.RUNNING:
+        # A slot given at once needs no second look (the hold refuses a cancelled task's
+        # record all the same).
+        waited = time.monotonic() - asked_at >= SLOT_WAIT_RECHECK_S
+        if waited and await task_status(task.id) is not TaskStatus.RUNNING:
             return None
 
         async def call(prepared: str, system_prompt: str) -> str:
             # Made inside the pipeline, so even a connector that fails to start is a record.
             async with connector(target, http_client=runtime.http_client) as client:
-                return await client.predict(prepared, system_prompt)
+                return await timed_endpoint_call(endpoint, client.predict(prepared, system_prompt))
 
         return await run_pipeline(
             task.chat_record_id, batch.user_prompt, settings, endpoint, call, recent_records

@@ -15,6 +15,7 @@ from typing import Any
 
 from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
 from models.batches import UNFINISHED_BATCH
+from service.api.atomic import update_and_read
 
 # The steps a task may be claimed or cancelled from: it has not built its record yet.
 NOT_APPENDING = (TaskStatus.QUEUED, TaskStatus.RUNNING)
@@ -24,16 +25,30 @@ def _values(statuses: Sequence[TaskStatus] | Sequence[BatchStatus]) -> list[str]
     return [status.value for status in statuses]
 
 
-async def claim_task(task_id: str) -> bool:
-    """queued or running -> running, counting the attempt; False once it has left both.
+async def claim_task(task_id: str) -> PromptTask | None:
+    """queued or running -> running, counting the attempt; the task as it is now, or None once
+    it has left both (or does not exist).
 
-    A task found running again is one whose worker died: the next copy takes it over.
+    A task found running again is one whose worker died: the next copy takes it over. The
+    claim is also the task's read: one command, not a read and then a write.
     """
-    result = await PromptTask.get_pymongo_collection().update_one(
+    claimed = await update_and_read(
+        PromptTask.get_pymongo_collection(),
         {"_id": task_id, "status": {"$in": _values(NOT_APPENDING)}},
         {"$set": {"status": TaskStatus.RUNNING.value}, "$inc": {"attempts": 1}},
     )
-    return bool(result.modified_count)
+    return None if claimed is None else PromptTask.model_validate(claimed)
+
+
+async def start_batch(batch_id: str) -> PromptBatch | None:
+    """queued -> running (`batch_id` is the batch's `_id`); the batch as it is now, or None when
+    it was not queued (or does not exist). The move is also the batch's read."""
+    started = await update_and_read(
+        PromptBatch.get_pymongo_collection(),
+        {"_id": batch_id, "status": BatchStatus.QUEUED.value},
+        {"$set": {"status": BatchStatus.RUNNING.value}},
+    )
+    return None if started is None else PromptBatch.model_validate(started)
 
 
 async def hold_record(task_id: str, record: dict[str, Any], error: str) -> bool:
@@ -52,6 +67,24 @@ async def mark_done(task_id: str) -> None:
     """appending -> done, once its record is appended (a no-op for a task already done)."""
     await PromptTask.get_pymongo_collection().update_one(
         {"_id": task_id, "status": TaskStatus.APPENDING.value},
+        {"$set": {"status": TaskStatus.DONE.value, "finished_at": time.time()}},
+    )
+
+
+async def note_appended(batch_id: str, endpoint: str) -> PromptBatch | None:
+    """Add `endpoint` to the batch's `ended` (`batch_id` is its `_id`); the batch as it is now,
+    or None for a batch deleted since."""
+    noted = await update_and_read(
+        PromptBatch.get_pymongo_collection(), {"_id": batch_id}, {"$addToSet": {"ended": endpoint}}
+    )
+    return None if noted is None else PromptBatch.model_validate(noted)
+
+
+async def end_appended(task_ids: Sequence[str]) -> None:
+    """appending -> done for those of `task_ids` still appending, in one update: the tasks
+    whose records a batch's `ended` says are appended."""
+    await PromptTask.get_pymongo_collection().update_many(
+        {"_id": {"$in": list(task_ids)}, "status": TaskStatus.APPENDING.value},
         {"$set": {"status": TaskStatus.DONE.value, "finished_at": time.time()}},
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 from models import AttackRun, EventKind, RunStatus
 from models.runs import UNFINISHED_RUN
 from service.api.events import log_event
+from service.metrics.recording import run_status_changed
 
 
 async def move_run(
@@ -41,6 +42,7 @@ async def move_run(
 
 
 async def log_run_status(run: AttackRun, status: RunStatus) -> None:
+    run_status_changed(status)
     await log_event(
         run.workspace,
         run.session_id,

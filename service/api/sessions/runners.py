@@ -43,6 +43,21 @@ async def require_session(
     return metadata
 
 
+def runner_document(
+    workspace: str, runner_id: str, name: str, description: str, endpoints: list[str]
+) -> Runner:
+    """A new runner, as a create (or an import) stores it."""
+    return Runner(
+        id=runner_key(workspace, runner_id),
+        workspace=workspace,
+        runner_id=runner_id,
+        name=name,
+        description=description,
+        endpoints=list(endpoints),
+        created_at=time.time(),
+    )
+
+
 async def create_runner_with_session(
     name: str,
     description: str,
@@ -60,15 +75,7 @@ async def create_runner_with_session(
     runner_id = runner_id_for(name)
     database = require_database()
     await check_named_settings(runner_args, workspace)
-    runner = Runner(
-        id=runner_key(workspace, runner_id),
-        workspace=workspace,
-        runner_id=runner_id,
-        name=name,
-        description=description,
-        endpoints=list(endpoints),
-        created_at=time.time(),
-    )
+    runner = runner_document(workspace, runner_id, name, description, endpoints)
     session = new_session_document(
         runner_id, endpoints, runner_args, workspace, runner_name=name, description=description
     )

@@ -2,7 +2,7 @@
 
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
@@ -18,7 +18,7 @@ from service.api.accounts import Principal
 from service.api.events import Outage, follow_events_telling_outages
 from service.api.limits import Limits
 from service.api.notifier import EventNotifier
-from service.api.prompting import api_send_prompt, cancel_prompts, get_batch
+from service.api.prompting import BatchWatch, api_send_prompt, cancel_prompts, get_batch
 from service.api.runs import cancel_runs, start_run
 from service.api.stream_slots import StreamSlots
 from service.http.auth import ACCESS_TOKEN_OPT
@@ -27,7 +27,11 @@ from service.http.errors import InvalidBody
 from service.http.live_state import provide_notifier, provide_stream_slots
 from service.http.params import RunnerId
 from service.http.prompt_schemas import BatchOut, Cancelled, PromptCreate, PromptInfo
-from service.http.prompting_state import provide_task_queue
+from service.http.prompting_state import (
+    provide_batch_ended,
+    provide_batch_watch,
+    provide_task_queue,
+)
 from service.http.run_schemas import run_location
 from service.http.schemas import MAX_INT64
 from service.http.ui_webhook import UiWebhook, provide_ui_webhook
@@ -86,7 +90,11 @@ def _resume_after(request: Request, last_event_id: int | None) -> int | None:
 class PromptingController(Controller):
     path = "/api/v1/sessions/{runner_id:str}"
     tags = ["Prompting"]
-    dependencies = {"task_queue": Provide(provide_task_queue, sync_to_thread=False)}
+    dependencies = {
+        "task_queue": Provide(provide_task_queue, sync_to_thread=False),
+        "batch_watch": Provide(provide_batch_watch, sync_to_thread=False),
+        "batch_ended": Provide(provide_batch_ended, sync_to_thread=False),
+    }
 
     @post(
         "/prompt",
@@ -113,6 +121,7 @@ class PromptingController(Controller):
         task_queue: NamedDependency[TaskQueue],
         existing_session: ExistingSession,
         ui_webhook: NamedDependency[UiWebhook | None],
+        batch_watch: NamedDependency[BatchWatch],
         wait: Wait = True,
     ) -> Response[PromptInfo | BatchOut | bytes]:
         if existing_session.attack_module:
@@ -141,6 +150,8 @@ class PromptingController(Controller):
             workspace=workspace,
             created_by=principal.user,
             limits=Limits.from_settings(settings),
+            watch=batch_watch,
+            session=existing_session,
         )
         if result.finished:
             return Response(PromptInfo.model_validate(result.prompt_info()))
@@ -154,9 +165,14 @@ class PromptingController(Controller):
         return BatchOut.model_validate(result.model_dump())
 
     @post("/cancel", status_code=200, summary="Stop the session's unfinished runs and prompts")
-    async def cancel(self, runner_id: RunnerId, workspace: Workspace) -> Cancelled:
+    async def cancel(
+        self,
+        runner_id: RunnerId,
+        workspace: Workspace,
+        batch_ended: NamedDependency[Callable[[str], None]],
+    ) -> Cancelled:
         runs = await cancel_runs(runner_id, workspace=workspace)
-        batches = await cancel_prompts(runner_id, workspace=workspace)
+        batches = await cancel_prompts(runner_id, workspace=workspace, ended=batch_ended)
         return Cancelled(cancelled=batches, runs=runs)
 
     @get(

@@ -8,6 +8,7 @@ from service.api.errors import InvalidInput, NotFound
 from service.api.prompting import (
     api_send_prompt,
 )
+from service.api.sessions.store import find_session
 from service.settings import Settings
 from tests.api.prompting.support import CONTRACT_FIELDS, chats
 from tests.factories import create_endpoint, create_session
@@ -73,6 +74,24 @@ class TestApiSendPrompt:
             await api_send_prompt(runner_id, "Hi", enqueue=task_queue.enqueue)
         assert raised.value.field == "endpoints"
         assert await PromptBatch.find_all().count() == 0
+
+    async def test_a_session_read_by_the_caller_spares_the_read_but_must_be_this_one(
+        self, db, task_queue
+    ):
+        await create_endpoint("Echo A")
+        await create_endpoint("Echo B")
+        mine = await create_session(endpoints=["echo-a"])
+        other = await create_session(endpoints=["echo-b"])
+        read = await find_session(mine, "default")
+        result = await api_send_prompt(
+            mine, "Hi", enqueue=task_queue.enqueue, wait_s=30, session=read
+        )
+        assert list(result.current_chats) == ["echo-a"]
+        # Another session's metadata is not taken for this one: it is read afresh.
+        result = await api_send_prompt(
+            other, "Hi", enqueue=task_queue.enqueue, wait_s=30, session=read
+        )
+        assert list(result.current_chats) == ["echo-b"]
 
 
 def test_settings_default_wait():

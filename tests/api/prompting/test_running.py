@@ -4,7 +4,15 @@ import asyncio
 import logging
 import time
 
-from models import BatchStatus, ChatBucket, PromptBatch, PromptTask, TaskStatus
+from models import (
+    BatchStatus,
+    ChatBucket,
+    EventKind,
+    PromptBatch,
+    PromptTask,
+    SessionEvent,
+    TaskStatus,
+)
 from service.api.prompting import (
     api_send_prompt,
     create_batch,
@@ -156,6 +164,34 @@ class TestRunPromptTask:
         assert await run_prompt_task(task_id, runtime) is TaskStatus.DONE
         assert (await get_batch(runner_id, batch_id)).status is BatchStatus.DONE
         assert len((await chats(runner_id))["echo-a"]) == 1
+
+    async def test_a_batch_whose_last_task_died_after_its_note_is_settled_once(
+        self, db, task_queue
+    ):
+        await create_endpoint("Echo A")
+        await create_endpoint("Echo B")
+        runner_id = await create_session(endpoints=["echo-a", "echo-b"])
+        result = await api_send_prompt(runner_id, "Hi", enqueue=task_queue.enqueue, wait_s=30)
+        events_before = await SessionEvent.find_all().count()
+        # As if the last task's process died after noting its append on the batch, before
+        # ending the batch's tasks: both appending, the batch running, its note complete.
+        await PromptTask.get_pymongo_collection().update_many(
+            {}, {"$set": {"status": "appending"}}
+        )
+        await PromptBatch.get_pymongo_collection().update_one(
+            {"batch_id": result.batch_id}, {"$set": {"status": "running"}}
+        )
+        runtime = task_queue.broker.state["runtime"]
+        task_ids = [task.id async for task in PromptTask.find_all()]
+        statuses = await asyncio.gather(*(run_prompt_task(t, runtime) for t in task_ids))
+        assert statuses == [TaskStatus.DONE, TaskStatus.DONE]
+        assert (await get_batch(runner_id, result.batch_id)).status is BatchStatus.DONE
+        assert {task.status async for task in PromptTask.find_all()} == {TaskStatus.DONE}
+        history = await chats(runner_id)
+        assert [len(history[e]) for e in ("echo-a", "echo-b")] == [1, 1]
+        # Nothing logged twice: the records' and the batch's events are there already.
+        stored = await SessionEvent.find(SessionEvent.kind != EventKind.VOID).count()
+        assert stored == events_before
 
     async def test_a_task_of_a_deleted_session_runs_nothing(self, db, settings):
         await create_endpoint("Echo A")

@@ -10,9 +10,12 @@ from service.api.prompting import create_batch
 from service.api.prompting.transitions import (
     cancel_tasks,
     claim_task,
+    end_appended,
     hold_record,
     mark_done,
     move_batch,
+    note_appended,
+    start_batch,
 )
 from tests.factories import create_endpoint, create_session
 
@@ -40,9 +43,16 @@ class TestClaimTask:
     @pytest.mark.parametrize("status", [TaskStatus.QUEUED, TaskStatus.RUNNING])
     async def test_from_queued_or_running_it_counts_the_attempt(self, db, status):
         task_id = await stored_task(status)
-        assert await claim_task(task_id)
+        claimed = await claim_task(task_id)
+        # The claim is the task's read: it answers the task as it now is.
+        assert claimed is not None and (claimed.status, claimed.attempts) == (
+            TaskStatus.RUNNING, 1,
+        )
         task = await PromptTask.get(task_id)
         assert task is not None and (task.status, task.attempts) == (TaskStatus.RUNNING, 1)
+
+    async def test_a_task_that_does_not_exist(self, db):
+        assert await claim_task("default|no-batch|echo-a") is None
 
     @pytest.mark.parametrize(
         "status", [TaskStatus.APPENDING, TaskStatus.DONE, TaskStatus.CANCELLED]
@@ -103,3 +113,38 @@ class TestMoveBatch:
         assert await move_batch(key, BatchStatus.DONE, from_=(BatchStatus.RUNNING,))
         batch = await PromptBatch.get(key)
         assert batch is not None and batch.status is BatchStatus.DONE and batch.finished_at
+
+
+class TestStartBatch:
+    async def test_only_from_queued_answering_the_batch(self, db):
+        await create_endpoint("Echo A")
+        runner_id = await create_session(endpoints=["echo-a"])
+        batch_id, _ = await create_batch(runner_id, "Hi")
+        key = batch_key("default", batch_id)
+        started = await asyncio.gather(start_batch(key), start_batch(key))
+        assert [batch is not None for batch in started].count(True) == 1
+        (batch,) = [batch for batch in started if batch is not None]
+        assert batch.status is BatchStatus.RUNNING and batch.user_prompt == "Hi"
+        assert await start_batch(batch_key("other", batch_id)) is None
+
+
+class TestNoteAppended:
+    async def test_each_endpoint_once_and_ending_only_appending_tasks(self, db):
+        await create_endpoint("Echo A")
+        await create_endpoint("Echo B")
+        runner_id = await create_session(endpoints=["echo-a", "echo-b"])
+        batch_id, (task_a, task_b) = await create_batch(runner_id, "Hi")
+        key = batch_key("default", batch_id)
+        for _ in range(2):
+            noted = await note_appended(key, "echo-a")
+            assert noted is not None and noted.ended == ["echo-a"]
+        noted = await note_appended(key, "echo-b")
+        assert noted is not None and sorted(noted.ended) == ["echo-a", "echo-b"]
+        assert await note_appended(batch_key("other", batch_id), "echo-a") is None
+        await PromptTask.get_pymongo_collection().update_one(
+            {"_id": task_a}, {"$set": {"status": TaskStatus.APPENDING.value}}
+        )
+        await cancel_tasks([task_b])
+        await end_appended([task_a, task_b])
+        assert await status_of(task_a) is TaskStatus.DONE
+        assert await status_of(task_b) is TaskStatus.CANCELLED
