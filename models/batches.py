@@ -82,6 +82,17 @@ class PromptBatch(Document):
                 [("workspace", ASCENDING), ("run_id", ASCENDING), ("created_at", ASCENDING)],
                 name="workspace_run_created",
             ),
+            # A session's or a run's unfinished batches (a cancel; each step of a run counts
+            # them). The embedded server uses an index only when it holds every field a filter
+            # names, so the status is in these two.
+            IndexModel(
+                [("workspace", ASCENDING), ("session_id", ASCENDING), ("status", ASCENDING)],
+                name="workspace_session_status",
+            ),
+            IndexModel(
+                [("workspace", ASCENDING), ("run_id", ASCENDING), ("status", ASCENDING)],
+                name="workspace_run_status",
+            ),
         ]
 
 
@@ -105,10 +116,8 @@ class PromptTask(Document):
     record: dict[str, Any] | None = None
     created_at: float
     finished_at: float | None = None
-    # The red-teaming run the task's batch belongs to ("" for a prompt sent by hand), and
-    # whether the run has counted its answer.
+    # The red-teaming run the task's batch belongs to ("" for a prompt sent by hand).
     run_id: str = ""
-    counted: bool = False
 
     class Settings:
         name = "prompt_tasks"

@@ -22,6 +22,7 @@ from models.events import event_counter_key, event_key
 from service.api.context import require_database
 from service.api.counters import increment
 from service.api.errors import InvalidInput
+from service.api.filters import where
 from service.api.notifier import EventNotifier, Subscription
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.api.sessions.store import find_session
@@ -158,9 +159,11 @@ async def read_events(
 ) -> list[SessionEvent]:
     """Stored events of the session after number `after`, in order."""
     return await SessionEvent.find(
-        SessionEvent.workspace == workspace,
-        SessionEvent.session_id == runner_id,
-        GT(SessionEvent.seq, after),
+        where(
+            SessionEvent.workspace == workspace,
+            SessionEvent.session_id == runner_id,
+            GT(SessionEvent.seq, after),
+        ),
         sort=[("seq", SortDirection.ASCENDING)],
         limit=limit,
     ).to_list()

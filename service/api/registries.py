@@ -12,6 +12,7 @@ from models.keys import registry_key
 from service.api.context import require_database
 from service.api.endpoints import require_endpoints
 from service.api.errors import Conflict, InvalidInput, NotFound, UnknownName
+from service.api.filters import where
 from service.api.schemas import DEFAULT_WORKSPACE, RegistryItem
 from service.redteam.catalogue import CatalogueEntry, built_in, built_ins_of
 from service.redteam.templates import TemplateError, check_template
@@ -76,12 +77,12 @@ async def list_entries(
     require_database()
     items = [_built_in_item(entry) for entry in built_ins_of(kind)]
     documents = RegistryEntry.find(
-        RegistryEntry.workspace == workspace, RegistryEntry.kind == kind
+        where(RegistryEntry.workspace == workspace, RegistryEntry.kind == kind)
     ).sort("+name")
     items.extend([_item(document) async for document in documents])
     if kind in CONFIGURABLE:
         configs = RegistryConfig.find(
-            RegistryConfig.workspace == workspace, RegistryConfig.kind == kind
+            where(RegistryConfig.workspace == workspace, RegistryConfig.kind == kind)
         )
         by_name = {config.name: config async for config in configs}
         for item in items:

@@ -168,10 +168,22 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         )
 
 
+# An idle connection is dropped a second before the 5 s after which uvicorn, hypercorn and
+# Node close theirs (the openai client's default is those same 5 s): reusing one the server is
+# closing that instant broke about one call in a thousand of a long run (`ReadError`), a call
+# lost on an endpoint allowed one attempt.
+KEEPALIVE_EXPIRY_S = 4.0
+CONNECTION_LIMITS = httpx2.Limits(
+    max_connections=openai.DEFAULT_CONNECTION_LIMITS.max_connections,
+    max_keepalive_connections=openai.DEFAULT_CONNECTION_LIMITS.max_keepalive_connections,
+    keepalive_expiry=KEEPALIVE_EXPIRY_S,
+)
+
+
 def guarded_http_client(policy: NetworkPolicy) -> httpx2.AsyncClient:
     """An HTTP client for connectors that connects only where `policy` allows."""
     return openai.DefaultAsyncHttpxClient(
-        transport=GuardedTransport(policy, openai.DEFAULT_CONNECTION_LIMITS),
+        transport=GuardedTransport(policy, CONNECTION_LIMITS),
         # No proxies or .netrc from the environment: a proxy would be what is connected to.
         trust_env=False,
     )

@@ -7,10 +7,11 @@ from typing import Any
 
 import httpcore2
 import pytest
+import uvicorn
 
 from service.connectors import AddressNotAllowed, NetworkPolicy, new_http_client
 from service.connectors.base import CallParams, ConnectorError, Target
-from service.connectors.network import ADDRESS_NOT_ALLOWED, GuardedBackend
+from service.connectors.network import ADDRESS_NOT_ALLOWED, CONNECTION_LIMITS, GuardedBackend
 from service.connectors.openai_connector import OpenAIConnector
 from tests.support.fake_openai import VALID_TOKEN, FakeOpenAI
 
@@ -139,3 +140,10 @@ async def test_tls_verifies_the_uris_name_while_the_checked_address_is_dialled(
         ipaddress.ip_address(host).is_loopback for host in inner.dialled
     )
     assert inner.tls_names and set(inner.tls_names) == {"localhost"}
+
+
+def test_idle_connections_are_dropped_before_common_servers_close_them():
+    # uvicorn (as the fake endpoint server), hypercorn and Node close an idle connection after
+    # 5 s; a client keeping it as long reuses some just as they close.
+    assert CONNECTION_LIMITS.keepalive_expiry is not None
+    assert CONNECTION_LIMITS.keepalive_expiry < uvicorn.Config(app=None).timeout_keep_alive

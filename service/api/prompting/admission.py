@@ -15,6 +15,7 @@ from beanie.operators import In
 from models import PromptTask
 from models.batches import UNFINISHED_TASK
 from service.api.errors import RateLimited
+from service.api.filters import where
 
 # Queued tasks drain at the pace of the endpoints; a few seconds is a fair first guess.
 RETRY_AFTER_S = 5
@@ -36,7 +37,7 @@ def queue_cap(enqueue: Callable[..., Any]) -> int | None:
 async def unfinished_tasks(workspace: str) -> int:
     """How many of the workspace's prompt tasks have not finished (index `workspace_status`)."""
     return await PromptTask.find(
-        PromptTask.workspace == workspace, In(PromptTask.status, list(UNFINISHED_TASK))
+        where(PromptTask.workspace == workspace, In(PromptTask.status, list(UNFINISHED_TASK)))
     ).count()
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from models import PromptBatch, PromptTask
 from models.batches import UNFINISHED_BATCH, UNFINISHED_TASK, task_key
 from service.api.context import require_database
+from service.api.filters import where
 from service.api.prompting.batches import TaskId, TaskPlace, tasks_of
 from service.api.prompting.settling import settle_batch
 
@@ -33,7 +34,8 @@ async def recover_unfinished() -> list[str]:
         sort=[("status", SortDirection.ASCENDING), ("created_at", SortDirection.ASCENDING)],
     )
     async for batch in unfinished:
-        pending = await tasks_of(batch, *UNFINISHED_TASK).project(TaskId).to_list()
+        tasks = await tasks_of(batch).project(TaskId).to_list()
+        pending = [task for task in tasks if task.status in UNFINISHED_TASK]
         if pending:
             task_ids.extend(task.id for task in pending)
         else:
@@ -50,10 +52,10 @@ async def stale_unfinished_tasks(created_before: float) -> dict[str, tuple[str, 
     unfinished tasks by `_id`, which follow from each batch's endpoints.
     """
     require_database()
-    batches = PromptBatch.find(
+    batches = PromptBatch.find(where(
         In(PromptBatch.status, list(UNFINISHED_BATCH)),
         PromptBatch.created_at < created_before,
-    ).project(BatchEndpoints)
+    )).project(BatchEndpoints)
     task_ids = [
         task_key(batch.workspace, batch.batch_id, endpoint)
         async for batch in batches
@@ -62,6 +64,6 @@ async def stale_unfinished_tasks(created_before: float) -> dict[str, tuple[str, 
     if not task_ids:
         return {}
     tasks = PromptTask.find(
-        In(PromptTask.id, task_ids), In(PromptTask.status, list(UNFINISHED_TASK))
+        where(In(PromptTask.id, task_ids), In(PromptTask.status, list(UNFINISHED_TASK)))
     ).project(TaskPlace)
     return {task.id: (task.workspace, task.session_id) async for task in tasks}

@@ -59,8 +59,9 @@ class RunHooks(Protocol):
         self, record: ChatRecord, batch: PromptBatch, runtime: "Runtime"
     ) -> ChatRecord: ...
 
-    async def answered(self, task: PromptTask, batch: PromptBatch) -> None:
-        """The task's record is held and not yet appended (so its batch has not ended)."""
+    async def answered(self, task: PromptTask, batch: PromptBatch, *, held_here: bool) -> None:
+        """The task's record is held and not yet appended (so its batch has not ended);
+        `held_here` when this copy of the task held it (exactly one copy does)."""
 
     async def batch_ended(self, batch: PromptBatch) -> None: ...
 
@@ -107,7 +108,9 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
     if not await hold_record(task_id, document, error):
         # Cancelled meanwhile, or another copy of the task got there first.
         return await _catch_up(task_id, runtime)
-    return await _finished(task.model_copy(update={"record": document}), batch, runtime)
+    return await _finished(
+        task.model_copy(update={"record": document}), batch, runtime, held_here=True
+    )
 
 
 async def _started_batch(task: PromptTask) -> PromptBatch | None:
@@ -160,7 +163,9 @@ async def _catch_up(task_id: str, runtime: Runtime) -> TaskStatus | None:
     return task.status
 
 
-async def _finished(task: PromptTask, batch: PromptBatch, runtime: Runtime) -> TaskStatus:
+async def _finished(
+    task: PromptTask, batch: PromptBatch, runtime: Runtime, *, held_here: bool = False
+) -> TaskStatus:
     """Append the held record and end the task; a run hears of the answer before (so that
     what it decides holds before the batch can end) and of the batch's end after (each safe
     twice)."""
@@ -169,7 +174,7 @@ async def _finished(task: PromptTask, batch: PromptBatch, runtime: Runtime) -> T
     else:
         # A run settles its batches itself too (`service.api.runs`): its tasks end one by one.
         if runtime.runs is not None:
-            await runtime.runs.answered(task, batch)
+            await runtime.runs.answered(task, batch, held_here=held_here)
         await finish_task(task, batch, settle=False)
         # Tasks ending side by side each settle the batch; the one that moves it logs it.
         ended = await settle_batch(batch, relog=False)

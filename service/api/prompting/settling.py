@@ -13,6 +13,7 @@ from models import BatchStatus, ChatRecord, EventKind, PromptBatch, PromptTask, 
 from models.batches import UNFINISHED_BATCH, UNFINISHED_TASK, task_key
 from service.api.chats import append_chat_record
 from service.api.events import log_event
+from service.api.filters import where
 from service.api.prompting.batches import TaskId, TaskOutcome, batch_status, tasks_of
 from service.api.prompting.transitions import (
     cancel_tasks,
@@ -39,11 +40,11 @@ async def cancel_prompts(
     `ended` is told the `_id` of each batch settled here (for handlers waiting for it).
     """
     await require_session(runner_id, workspace=workspace)
-    batches = await PromptBatch.find(
+    batches = await PromptBatch.find(where(
         PromptBatch.workspace == workspace,
         PromptBatch.session_id == runner_id,
         In(PromptBatch.status, list(UNFINISHED_BATCH)),
-    ).to_list()
+    )).to_list()
     for batch in batches:
         await cancel_batch_tasks(batch)
         if await settle_batch(batch) and ended is not None:
@@ -56,7 +57,7 @@ async def cancel_batch_tasks(batch: PromptBatch) -> None:
     task_ids = [task.id for task in await tasks_of(batch).project(TaskId).to_list()]
     await cancel_tasks(task_ids)
     appending = await PromptTask.find(
-        In(PromptTask.id, task_ids), PromptTask.status == TaskStatus.APPENDING
+        where(In(PromptTask.id, task_ids), PromptTask.status == TaskStatus.APPENDING)
     ).to_list()
     for task in appending:
         await finish_task(task, batch, settle=False)

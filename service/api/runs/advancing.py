@@ -15,6 +15,7 @@ from beanie.operators import In
 from models import AttackRun, PromptBatch, RunStatus
 from models.batches import UNFINISHED_BATCH, batch_key
 from models.runs import UNFINISHED_RUN, run_batch_id, run_key
+from service.api.filters import where
 from service.api.prompting import Runtime
 from service.api.prompting.creating import BatchExists, NewBatch, prompt_settings, store_batch
 from service.api.prompting.settling import cancel_batch_tasks, settle_batch
@@ -154,11 +155,11 @@ async def end_run(run: AttackRun, status: RunStatus, *, reason: str = "") -> boo
 
 
 async def _cancel_unfinished(run: AttackRun) -> None:
-    batches = await PromptBatch.find(
+    batches = await PromptBatch.find(where(
         PromptBatch.workspace == run.workspace,
         PromptBatch.run_id == run.run_id,
         In(PromptBatch.status, list(UNFINISHED_BATCH)),
-    ).to_list()
+    )).to_list()
     for batch in batches:
         await cancel_batch_tasks(batch)
         await settle_batch(batch)

@@ -4,6 +4,7 @@ from beanie.operators import In
 
 from models import AttackRun, RunStatus
 from models.runs import UNFINISHED_RUN
+from service.api.filters import where
 from service.api.runs.advancing import end_run
 from service.api.runs.views import require_run
 from service.api.schemas import DEFAULT_WORKSPACE
@@ -29,12 +30,12 @@ async def cancel_run(
 async def cancel_runs(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> list[str]:
     """Cancel every unfinished run of the session; returns their ids."""
     session = await require_session(runner_id, workspace=workspace)
-    runs = await AttackRun.find(
+    runs = await AttackRun.find(where(
         AttackRun.workspace == workspace,
         AttackRun.session_id == runner_id,
         AttackRun.session_epoch == session.created_epoch,
         In(AttackRun.status, list(UNFINISHED_RUN)),
-    ).to_list()
+    )).to_list()
     for run in runs:
         await end_run(run, RunStatus.CANCELLED, reason=CANCELLED_BY_USER)
     return [run.run_id for run in runs]

@@ -1,8 +1,9 @@
 """A run's counts per endpoint, kept on the run as it goes, so reading a run is one read.
 
-Each answer is counted once: the task is marked counted by the same conditional write that
-wins the right to count it. A process that dies between the two writes leaves one answer
-uncounted until the run ends, when the counts are made exact from its tasks (`settle_counts`).
+Each answer is counted once, by the copy of its task that held its record: holding
+(running -> appending) is a conditional write only one copy wins. A process that dies between
+the hold and the count leaves one answer uncounted until the run ends, when the counts are made
+exact from its tasks (`settle_counts`).
 """
 
 from collections.abc import Iterable
@@ -27,12 +28,7 @@ async def count_sent(run: AttackRun, endpoints: Iterable[str], amount: int = 1) 
 
 
 async def count_answer(task: PromptTask) -> None:
-    """Count the answer held on `task` (once, however often this is called)."""
-    won = await PromptTask.get_pymongo_collection().update_one(
-        {"_id": task.id, "counted": {"$ne": True}}, {"$set": {"counted": True}}
-    )
-    if not won.modified_count:
-        return
+    """Count the answer held on `task`; called once, by the copy of the task that held it."""
     record = task.record or {}
     field = f"counts.{endpoint_field(task.endpoint)}"
     increments = {f"{field}.{FAILED if is_error_record(record) else ANSWERED}": 1}

@@ -25,10 +25,12 @@ class RunHooks:
             return record.model_copy(update={"run_id": batch.run_id})
         return await scored(record, run, runtime)
 
-    async def answered(self, task: PromptTask, batch: PromptBatch) -> None:
-        """Stop the task's endpoint if its answer says so, before its batch can end: the step
-        that the batch's end queues then sees every stop its answers call for."""
-        await count_answer(task)
+    async def answered(self, task: PromptTask, batch: PromptBatch, *, held_here: bool) -> None:
+        """Count the answer (by the copy that held it), and stop the task's endpoint if the
+        answer says so, before its batch can end: the step that the batch's end queues then
+        sees every stop its answers call for."""
+        if held_here:
+            await count_answer(task)
         await after_answer(task)
 
     async def batch_ended(self, batch: PromptBatch) -> None:

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from models import AttackRun
 from models.runs import UNFINISHED_RUN
 from service.api.context import require_database
+from service.api.filters import Condition, where
 
 
 class RunPlace(BaseModel):
@@ -21,10 +22,10 @@ async def unfinished_runs(created_before: float | None = None) -> list[RunPlace]
     """Every unfinished run (of every workspace), oldest first; with `created_before` (epoch
     seconds), only those stored before it."""
     require_database()
-    query = AttackRun.find(In(AttackRun.status, list(UNFINISHED_RUN)))
+    conditions: list[Condition] = [In(AttackRun.status, list(UNFINISHED_RUN))]
     if created_before is not None:
-        query = query.find(AttackRun.created_at < created_before)
-    return await query.sort("created_at").project(RunPlace).to_list()
+        conditions.append(AttackRun.created_at < created_before)
+    return await AttackRun.find(where(*conditions)).sort("created_at").project(RunPlace).to_list()
 
 
 async def release_turns() -> int:

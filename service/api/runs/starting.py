@@ -17,6 +17,7 @@ from models.runs import UNFINISHED_RUN, run_key
 from service.api.endpoints import require_endpoints
 from service.api.errors import Conflict, InvalidInput, RejectedArgument
 from service.api.events import last_event_seq
+from service.api.filters import where
 from service.api.limits import DEFAULT_LIMITS, Limits, check_prompt_cost
 from service.api.prompting import DEFAULT_HISTORY_LENGTH
 from service.api.prompting.admission import admit
@@ -198,12 +199,12 @@ async def _require(endpoints: list[str], owner: str, workspace: str) -> None:
 
 
 async def _no_run_in_progress(session: SessionMetadata, workspace: str) -> None:
-    running = await AttackRun.find_one(
+    running = await AttackRun.find_one(where(
         AttackRun.workspace == workspace,
         AttackRun.session_id == session.session_id,
         AttackRun.session_epoch == session.created_epoch,
         {"status": {"$in": [status.value for status in UNFINISHED_RUN]}},
-    )
+    ))
     if running is not None:
         raise Conflict(
             f"Session {session.session_id} has a run in progress ({running.run_id}): cancel it "

@@ -37,13 +37,21 @@ async def after_answer(task: PromptTask) -> None:
 async def _failing(task: PromptTask) -> str:
     """Why the task's endpoint is stopped for failing, or "" while its last answers are not
     all failures."""
-    # Answers are held (appending) before they are appended (done): both count.
-    last = await PromptTask.get_pymongo_collection().find(
-        {"workspace": task.workspace, "run_id": task.run_id, "endpoint": task.endpoint,
-         "status": {"$in": [TaskStatus.APPENDING.value, TaskStatus.DONE.value]}},
-        {"_id": 0, "record.predicted_result": 1},
-    ).sort("chat_record_id", -1).limit(FAILURES_IN_A_ROW).to_list()
-    records = [task.get("record") or {} for task in last]
+    # Answers are held (appending) before they are appended (done): both count. The status is
+    # checked here: the embedded server plans a filter with an index only when the index holds
+    # every field the filter names.
+    answered = (TaskStatus.APPENDING.value, TaskStatus.DONE.value)
+    tasks = PromptTask.get_pymongo_collection().find(
+        {"workspace": task.workspace, "run_id": task.run_id, "endpoint": task.endpoint},
+        {"_id": 0, "status": 1, "record.predicted_result": 1},
+    ).sort("chat_record_id", -1)
+    records: list[dict] = []
+    async for found in tasks:
+        if found["status"] in answered:
+            records.append(found.get("record") or {})
+            if len(records) == FAILURES_IN_A_ROW:
+                break
+    await tasks.close()
     if len(records) < FAILURES_IN_A_ROW or not all(map(is_error_record, records)):
         return ""
     answer = str(records[0].get("predicted_result", ""))[:QUOTED]

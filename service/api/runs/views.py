@@ -7,6 +7,7 @@ from models import AttackRun, RunStatus
 from models.runs import run_key
 from service.api.context import require_database
 from service.api.errors import NotFound
+from service.api.filters import where
 from service.api.runs.transitions import field_endpoint
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.api.sessions.runners import require_session
@@ -73,9 +74,11 @@ async def list_runs(runner_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> li
     session = await require_session(runner_id, workspace=workspace)
     require_database()
     runs = await AttackRun.find(
-        AttackRun.workspace == workspace,
-        AttackRun.session_id == runner_id,
-        AttackRun.session_epoch == session.created_epoch,
+        where(
+            AttackRun.workspace == workspace,
+            AttackRun.session_id == runner_id,
+            AttackRun.session_epoch == session.created_epoch,
+        ),
         sort=[("created_at", SortDirection.DESCENDING)],
         limit=MAX_LISTED_RUNS,
     ).to_list()
