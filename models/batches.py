@@ -32,6 +32,8 @@ class TaskStatus(StrEnum):
 
 UNFINISHED_BATCH = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 UNFINISHED_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.APPENDING)
+# A task holding its answer: built and stored on it (appending), or appended (done).
+ANSWERED_TASK = (TaskStatus.APPENDING, TaskStatus.DONE)
 
 
 def batch_key(workspace: str, batch_id: str) -> str:

@@ -11,7 +11,7 @@ from beanie.operators import In
 from pydantic import BaseModel, Field
 
 from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
-from models.batches import UNFINISHED_BATCH, batch_key
+from models.batches import ANSWERED_TASK, UNFINISHED_BATCH, batch_key
 from service.api.context import require_database
 from service.api.errors import NotFound
 from service.api.filters import where
@@ -193,7 +193,7 @@ async def _result(batch: PromptBatch) -> PromptResult:
     # A held record lands whatever happens (appended, or by the next copy of its task), and a
     # task whose record is appended may read appending until its batch ends (`finish_alongside`).
     async for task in tasks_of(batch):
-        if task.status in (TaskStatus.APPENDING, TaskStatus.DONE) and task.record is not None:
+        if task.status in ANSWERED_TASK and task.record is not None:
             landed[task.endpoint] = [task.record]
     return PromptResult(
         current_runner_id=batch.session_id,

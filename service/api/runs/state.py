@@ -1,6 +1,5 @@
 """What a run has done so far, read from its batches and tasks (never from counters)."""
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +8,7 @@ from beanie.operators import In
 
 from models import AttackRun, PromptBatch, PromptTask, TaskStatus
 from models.batches import UNFINISHED_BATCH, BatchStatus
-from service.api.filters import where
+from service.api.filters import Condition, where
 from service.api.runs.transitions import field_endpoint
 from service.redteam.records import is_error_record
 
@@ -88,7 +87,7 @@ _BATCH_FIELDS = {"_id": 0, "batch_id": 1, "prompt_key": 1, "user_prompt": 1, "en
 async def read_progress(run: AttackRun) -> RunState:
     """How many attack prompts the run has stored and how many of them are unfinished: two
     counts, for planners that need no more."""
-    def batches(*more: Mapping[str, Any]) -> FindMany[PromptBatch]:
+    def batches(*more: Condition) -> FindMany[PromptBatch]:
         return PromptBatch.find(
             where(PromptBatch.workspace == run.workspace, PromptBatch.run_id == run.run_id, *more)
         )

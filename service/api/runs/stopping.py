@@ -5,7 +5,7 @@ spend the rest of its budget the same way."""
 import time
 
 from models import AttackRun, PromptBatch, PromptTask, TaskStatus
-from models.batches import batch_key
+from models.batches import ANSWERED_TASK, batch_key
 from models.runs import run_key
 from service.api.prompting.settling import settle_batch
 from service.api.runs.counting import count_sent
@@ -40,14 +40,13 @@ async def _failing(task: PromptTask) -> str:
     # Answers are held (appending) before they are appended (done): both count. The status is
     # checked here: the embedded server plans a filter with an index only when the index holds
     # every field the filter names.
-    answered = (TaskStatus.APPENDING.value, TaskStatus.DONE.value)
     tasks = PromptTask.get_pymongo_collection().find(
         {"workspace": task.workspace, "run_id": task.run_id, "endpoint": task.endpoint},
         {"_id": 0, "status": 1, "record.predicted_result": 1},
     ).sort("chat_record_id", -1)
     records: list[dict] = []
     async for found in tasks:
-        if found["status"] in answered:
+        if found["status"] in ANSWERED_TASK:
             records.append(found.get("record") or {})
             if len(records) == FAILURES_IN_A_ROW:
                 break
