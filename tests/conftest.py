@@ -62,8 +62,12 @@ async def bound_database(request: pytest.FixtureRequest) -> AsyncIterator[Databa
         yield await bind_database(database, client, bucket_size=TEST_BUCKET_SIZE)
         await close_database()
         return
+    # The shared test server runs one command at a time for every test of this process and the
+    # workers they start; under the whole suite's load it can miss a heartbeat, and a heartbeat
+    # that times out makes PyMongo cancel every command in flight (writes to the embedded server
+    # are not retryable). The harness waits out such a stall: connect timeout + 10 s per beat.
     client: AsyncMongoClient = AsyncMongoClient(
-        request.getfixturevalue("server_uri"), tz_aware=True
+        request.getfixturevalue("server_uri"), tz_aware=True, connectTimeoutMS=60_000
     )
     yield await bind_database(client[name], client, bucket_size=TEST_BUCKET_SIZE)
     await client.drop_database(name)

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.errors import OperationFailure, PyMongoError
+from secantus.server import DEFAULT_CLIENT_IDLE_TIMEOUT_S as SERVER_IDLE_TIMEOUT_S
 
 from service import embedded
 from service.database import embedded_server
@@ -193,7 +194,7 @@ class TestSharedServer:
                 {"host": "127.0.0.1", "port": port, "pid": orphan.pid, "owner_pid": dead_pid()}
             ))
             heir = EmbeddedServer(tmp_path / "db")
-            assert heir.start() == uri
+            assert heir.start() == f"{uri}&{embedded.CLIENT_OPTIONS}"
             assert heir.owned and read_record(heir)["owner_pid"] == os.getpid()
             heir.stop()
             assert orphan.wait(timeout=30) is not None
@@ -483,3 +484,44 @@ class TestCommandLine:
                 assert client.kept.things.find_one({}) == {"_id": "synced"}
         finally:
             again.stop()
+
+
+class TestClientOptions:
+    """The embedded server's URI tells every client how to talk to it (`CLIENT_OPTIONS`)."""
+
+    def test_writes_carry_no_transaction_number(self, running: EmbeddedServer):
+        # A retryable write's number makes the server keep and rescan a reply per write.
+        sent: list[dict] = []
+
+        class Commands(monitoring.CommandListener):
+            def started(self, event):
+                if event.command_name in ("insert", "update", "findAndModify"):
+                    sent.append(dict(event.command))
+
+            def succeeded(self, event):
+                return None
+
+            def failed(self, event):
+                return None
+
+        with MongoClient(running.uri, event_listeners=[Commands()]) as client:
+            collection = client.sparring.options_check
+            collection.insert_one({"_id": 1, "n": 0})
+            collection.update_one({"_id": 1}, {"$inc": {"n": 1}})
+            collection.find_one_and_update({"_id": 1}, {"$inc": {"n": 1}})
+            assert collection.find_one({"_id": 1})["n"] == 2
+        assert [command_name(command) for command in sent] == [
+            "insert", "update", "findAndModify",
+        ]
+        assert not [command for command in sent if "txnNumber" in command]
+
+    def test_idle_connections_retire_before_the_server_closes_them(
+        self, running: EmbeddedServer
+    ):
+        with MongoClient(running.uri) as client:
+            idle_s = client.options.pool_options.max_idle_time_seconds
+        assert idle_s is not None and idle_s < SERVER_IDLE_TIMEOUT_S
+
+
+def command_name(command: dict) -> str:
+    return next(iter(command))

@@ -172,6 +172,8 @@ class TestRunPromptTask:
         await create_endpoint("Echo B")
         runner_id = await create_session(endpoints=["echo-a", "echo-b"])
         result = await api_send_prompt(runner_id, "Hi", enqueue=task_queue.enqueue, wait_s=30)
+        # The batch is answered once its status is set; its event is logged just after that.
+        await task_queue.wait_idle()
         events_before = await SessionEvent.find_all().count()
         # As if the last task's process died after noting its append on the batch, before
         # ending the batch's tasks: both appending, the batch running, its note complete.
@@ -211,7 +213,8 @@ class TestFanOutAndLimits:
     async def test_ten_endpoints_take_about_as_long_as_one(self, db, task_queue, fake_openai):
         names = [f"model-{number}" for number in range(10)]
         for name in names:
-            fake_openai.behaviours[name] = Behaviour(latency_s=0.2)
+            # Long enough that the endpoints' time, not the database's, is what fanning out saves.
+            fake_openai.behaviours[name] = Behaviour(latency_s=0.5)
             await fake_endpoint(fake_openai, name)
         single = await create_session(endpoints=names[:1])
         started = time.perf_counter()
