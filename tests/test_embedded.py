@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient, monitoring
 from pymongo.errors import OperationFailure, PyMongoError
-from secantus.server import DEFAULT_CLIENT_IDLE_TIMEOUT_S as SERVER_IDLE_TIMEOUT_S
 
 from service import embedded
 from service.database import embedded_server
@@ -514,13 +513,6 @@ class TestClientOptions:
             "insert", "update", "findAndModify",
         ]
         assert not [command for command in sent if "txnNumber" in command]
-
-    def test_idle_connections_retire_before_the_server_closes_them(
-        self, running: EmbeddedServer
-    ):
-        with MongoClient(running.uri) as client:
-            idle_s = client.options.pool_options.max_idle_time_seconds
-        assert idle_s is not None and idle_s < SERVER_IDLE_TIMEOUT_S
 
 
 def command_name(command: dict) -> str:

@@ -6,7 +6,7 @@ queued, so a restart or a dead worker loses nothing.
 
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Protocol
 
@@ -128,12 +128,15 @@ class NewBatch:
     prompt_key: str = ""
 
 
-async def store_batch(new: NewBatch) -> list[str]:
+async def store_batch(new: NewBatch, record_ids: Mapping[str, int] | None = None) -> list[str]:
     """Store the batch and one task per endpoint, each with its chat record id reserved, in one
     transaction; returns the task ids, in the order of `new.endpoints`.
 
-    A batch whose id is taken is not stored again: `BatchExists` (nothing of this call stays).
+    `record_ids` are ids the caller reserved already, by endpoint (a run reserves those of all
+    the prompts of a step at once); the others are reserved here. A batch whose id is taken is
+    not stored again: `BatchExists` (nothing of this call stays but the reserved ids, unused).
     """
+    reserved = record_ids or {}
     workspace = new.workspace
     now = time.time()
     batch = PromptBatch(
@@ -158,7 +161,7 @@ async def store_batch(new: NewBatch) -> list[str]:
             session_id=new.session_id,
             batch_id=new.batch_id,
             endpoint=endpoint,
-            chat_record_id=await reserve_chat_record_id(
+            chat_record_id=reserved.get(endpoint) or await reserve_chat_record_id(
                 new.session_id, endpoint, workspace=workspace
             ),
             created_at=now,

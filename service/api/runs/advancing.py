@@ -8,19 +8,22 @@ run and the prompt's key, a status moves only from where it was).
 """
 
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from beanie.operators import In
+from pydantic import BaseModel
 
 from models import AttackRun, PromptBatch, RunStatus
 from models.batches import UNFINISHED_BATCH, batch_key
 from models.runs import UNFINISHED_RUN, run_batch_id, run_key
+from service.api.chats import reserve_chat_record_ids
 from service.api.filters import where
 from service.api.prompting import Runtime
 from service.api.prompting.creating import BatchExists, NewBatch, prompt_settings, store_batch
 from service.api.prompting.settling import cancel_batch_tasks, settle_batch
 from service.api.runs.calls import endpoint_call
-from service.api.runs.counting import count_sent, settle_counts
+from service.api.runs.counting import count_sent_each, settle_counts
 from service.api.runs.planning import PlannedPrompt, plan
 from service.api.runs.state import read_progress, read_state
 from service.api.runs.transitions import end_turn, log_run_status, move_run, take_turn
@@ -112,29 +115,67 @@ async def _step_run(run: AttackRun, runtime: Runtime, enqueue: Enqueue) -> RunSt
 async def _store(
     run: AttackRun, planned: list[PlannedPrompt], settings: dict[str, object]
 ) -> list[str]:
+    """Store the step's batches; the ids of the tasks stored. Commands are per step, not per
+    prompt, where they can be: a step of many runs started together competes with their
+    tasks for the database, and a run's first answer waits for its first step."""
+    new_batches = [_new_batch(run, prompt, settings) for prompt in planned]
+    # A step cut short and taken again finds some of its batches stored already.
+    stored = {
+        batch.batch_id
+        for batch in await PromptBatch.find(
+            In(PromptBatch.id, [batch_key(run.workspace, new.batch_id) for new in new_batches])
+        ).project(StoredBatch).to_list()
+    }
+    new_batches = [new for new in new_batches if new.batch_id not in stored]
+    record_ids = await _reserve_record_ids(run, new_batches)
     task_ids: list[str] = []
-    for prompt in planned:
-        new = NewBatch(
-            workspace=run.workspace,
-            session_id=run.session_id,
-            session_epoch=run.session_epoch,
-            batch_id=run_batch_id(run.run_id, prompt.key),
-            user_prompt=prompt.prompt,
-            history_length=run.history_length,
-            endpoints=list(prompt.endpoints),
-            prompt_settings=dict(settings),
-            created_by=run.created_by,
-            run_id=run.run_id,
-            prompt_key=prompt.key,
-        )
-        if await PromptBatch.get(batch_key(run.workspace, new.batch_id)) is not None:
-            continue
+    sent: Counter[str] = Counter()
+    for number, new in enumerate(new_batches):
+        reserved = {endpoint: ids[number] for endpoint, ids in record_ids.items() if ids[number]}
         try:
-            task_ids.extend(await store_batch(new))
+            task_ids.extend(await store_batch(new, reserved))
         except BatchExists:
             continue
-        await count_sent(run, prompt.endpoints)
+        sent.update(new.endpoints)
+    await count_sent_each(run, sent)
     return task_ids
+
+
+class StoredBatch(BaseModel):
+    batch_id: str
+
+
+def _new_batch(run: AttackRun, prompt: PlannedPrompt, settings: dict[str, object]) -> NewBatch:
+    return NewBatch(
+        workspace=run.workspace,
+        session_id=run.session_id,
+        session_epoch=run.session_epoch,
+        batch_id=run_batch_id(run.run_id, prompt.key),
+        user_prompt=prompt.prompt,
+        history_length=run.history_length,
+        endpoints=list(prompt.endpoints),
+        prompt_settings=dict(settings),
+        created_by=run.created_by,
+        run_id=run.run_id,
+        prompt_key=prompt.key,
+    )
+
+
+async def _reserve_record_ids(
+    run: AttackRun, new_batches: list[NewBatch]
+) -> dict[str, list[int]]:
+    """Each endpoint's record ids for the batches, in their order (0 where a batch does not
+    go to it): one reservation per endpoint for the whole step."""
+    wanted = Counter(endpoint for new in new_batches for endpoint in new.endpoints)
+    record_ids: dict[str, list[int]] = {}
+    for endpoint, count in wanted.items():
+        ids = iter(await reserve_chat_record_ids(
+            run.session_id, endpoint, count, workspace=run.workspace
+        ))
+        record_ids[endpoint] = [
+            next(ids) if endpoint in new.endpoints else 0 for new in new_batches
+        ]
+    return record_ids
 
 
 async def end_run(run: AttackRun, status: RunStatus, *, reason: str = "") -> bool:

@@ -6,7 +6,7 @@ the hold and the count leaves one answer uncounted until the run ends, when the 
 exact from its tasks (`settle_counts`).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from models import AttackRun, PromptTask
 from models.runs import run_key
@@ -20,7 +20,15 @@ KINDS = (SENT, ANSWERED, FAILED, SUCCESSFUL)
 
 async def count_sent(run: AttackRun, endpoints: Iterable[str], amount: int = 1) -> None:
     """`amount` more attack prompts sent to each of `endpoints` (fewer, when negative)."""
-    increments = {f"counts.{endpoint_field(endpoint)}.{SENT}": amount for endpoint in endpoints}
+    await count_sent_each(run, dict.fromkeys(endpoints, amount))
+
+
+async def count_sent_each(run: AttackRun, amounts: Mapping[str, int]) -> None:
+    """So many more attack prompts sent to each endpoint, in one update."""
+    increments = {
+        f"counts.{endpoint_field(endpoint)}.{SENT}": amount
+        for endpoint, amount in amounts.items() if amount
+    }
     if increments:
         await AttackRun.get_pymongo_collection().update_one(
             {"_id": run.id}, {"$inc": increments}

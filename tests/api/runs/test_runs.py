@@ -4,13 +4,13 @@ import time
 
 import pytest
 
-from models import AttackRun, RunStatus
+from models import AttackRun, PromptTask, RunStatus
 from models.runs import run_key
 from service.api import api_get_all_chats_from_session
 from service.api.errors import Conflict, InvalidInput, NotFound
 from service.api.prompting import Runtime
 from service.api.registries import configure_entry
-from service.api.runs import advance_run, cancel_run, get_run, list_runs, start_run
+from service.api.runs import advance_run, advancing, cancel_run, get_run, list_runs, start_run
 from service.redteam.attacks.base import Perturbation
 from service.redteam.attacks.registry import ATTACK_MODULES
 from service.workers.limiter import LocalLimiter
@@ -135,6 +135,41 @@ class TestCancel:
         run = await get_run(runner_id, started.run_id)
         assert run.status is RunStatus.CANCELLED and run.totals.sent == 0
         assert await api_get_all_chats_from_session(runner_id) == {"echo-a": [], "echo-b": []}
+
+
+class TestSteps:
+    async def test_a_step_reserves_each_endpoints_record_ids_at_once(self, db, monkeypatch):
+        await configure_entry(
+            "attack-module", "charswap_attack",
+            configurations={"max_iteration": 6, "parallel_prompts": 4},
+        )
+        runner_id = await attack_session("charswap_attack")
+        started = await start_run(runner_id, "Please explain how the lock mechanism works")
+        reservations: list[tuple[str, int]] = []
+        reserve = advancing.reserve_chat_record_ids
+
+        async def counted(session_id, endpoint, count, **kwargs):
+            reservations.append((endpoint, count))
+            return await reserve(session_id, endpoint, count, **kwargs)
+
+        monkeypatch.setattr(advancing, "reserve_chat_record_ids", counted)
+        stored: list[str] = []
+
+        async def kept(task_ids) -> None:
+            stored.extend(task_ids)
+
+        runtime = Runtime(cipher=TEST_CIPHER, limiter=LocalLimiter(), http_client=None)
+        await advance_run("default", started.run_id, runtime, kept)
+        # Four prompts to two endpoints: one reservation per endpoint, not one per task.
+        assert sorted(reservations) == [("echo-a", 4), ("echo-b", 4)]
+        tasks = await PromptTask.find_all().to_list()
+        assert sorted(task.id for task in tasks) == sorted(stored)
+        for endpoint in ("echo-a", "echo-b"):
+            assert sorted(t.chat_record_id for t in tasks if t.endpoint == endpoint) == [1, 2, 3, 4]
+        run = await get_run(runner_id, started.run_id)
+        assert {endpoint: counts.sent for endpoint, counts in run.endpoints.items()} == {
+            "echo-a": 4, "echo-b": 4,
+        }
 
 
 class TestRestart:
