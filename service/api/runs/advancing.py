@@ -96,14 +96,23 @@ async def _step_run(run: AttackRun, runtime: Runtime, enqueue: Enqueue) -> RunSt
     except AttackError as error:
         await end_run(run, RunStatus.FAILED, reason=f"{run.attack_module}: {error}")
         return RunStatus.FAILED
-    task_ids = await _store(run, planned, await prompt_settings(session, run.workspace))
-    if task_ids:
+    settings = await prompt_settings(session, run.workspace)
+    queued = False
+    # The first prompt is queued as soon as it is stored, the rest after: when many runs start
+    # together, each run's first answer then waits for one stored prompt, not for all of them.
+    for prompts in (planned[:1], planned[1:]):
+        task_ids = await _store(run, prompts, settings)
+        if not task_ids:
+            continue
         current = await AttackRun.get(run.id)
         if current is None or current.status not in UNFINISHED_RUN:
-            # Cancelled while these were stored: they never run.
+            # Cancelled while these were stored: they never run. (A cancel that comes after
+            # this read finds them stored, and cancels them itself.)
             await _cancel_unfinished(run)
             return RunStatus.CANCELLED if current is None else current.status
         await enqueue(task_ids)
+        queued = True
+    if queued:
         return RunStatus.RUNNING
     if state.in_flight == 0 and not planned:
         reason = "" if state.active else "every endpoint stopped"
@@ -115,9 +124,11 @@ async def _step_run(run: AttackRun, runtime: Runtime, enqueue: Enqueue) -> RunSt
 async def _store(
     run: AttackRun, planned: list[PlannedPrompt], settings: dict[str, object]
 ) -> list[str]:
-    """Store the step's batches; the ids of the tasks stored. Commands are per step, not per
+    """Store batches of the step; the ids of the tasks stored. Commands are per step, not per
     prompt, where they can be: a step of many runs started together competes with their
     tasks for the database, and a run's first answer waits for its first step."""
+    if not planned:
+        return []
     new_batches = [_new_batch(run, prompt, settings) for prompt in planned]
     # A step cut short and taken again finds some of its batches stored already.
     stored = {

@@ -138,7 +138,7 @@ class TestCancel:
 
 
 class TestSteps:
-    async def test_a_step_reserves_each_endpoints_record_ids_at_once(self, db, monkeypatch):
+    async def test_a_step_reserves_record_ids_per_endpoint_not_per_task(self, db, monkeypatch):
         await configure_entry(
             "attack-module", "charswap_attack",
             configurations={"max_iteration": 6, "parallel_prompts": 4},
@@ -160,8 +160,9 @@ class TestSteps:
 
         runtime = Runtime(cipher=TEST_CIPHER, limiter=LocalLimiter(), http_client=None)
         await advance_run("default", started.run_id, runtime, kept)
-        # Four prompts to two endpoints: one reservation per endpoint, not one per task.
-        assert sorted(reservations) == [("echo-a", 4), ("echo-b", 4)]
+        # Four prompts to two endpoints: the first prompt's ids, then the other three's, per
+        # endpoint; not one reservation per task.
+        assert sorted(reservations) == [("echo-a", 1), ("echo-a", 3), ("echo-b", 1), ("echo-b", 3)]
         tasks = await PromptTask.find_all().to_list()
         assert sorted(task.id for task in tasks) == sorted(stored)
         for endpoint in ("echo-a", "echo-b"):
