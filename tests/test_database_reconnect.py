@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 from pymongo.errors import ServerSelectionTimeoutError
+from secantus.server import DEFAULT_CLIENT_IDLE_TIMEOUT_S as SERVER_IDLE_TIMEOUT_S
 
 from service.database import client_options, open_database
 from service.embedded import (
@@ -149,6 +150,13 @@ class TestDatabaseWait:
         assert options["serverSelectionTimeoutMS"] == 5000
         assert options["connectTimeoutMS"] == 5000
         assert options["tz_aware"] is True
+
+    def test_pooled_connections_to_the_embedded_server_retire_before_it_closes_them(self):
+        idle_ms = client_options(Settings())["maxIdleTimeMS"]
+        assert 0 < idle_ms < SERVER_IDLE_TIMEOUT_S * 1000
+        given = Settings(mongodb_uri=SecretStr("mongodb://127.0.0.1:27017/?maxIdleTimeMS=5"))
+        # A MongoDB given by URI keeps the URI's own options.
+        assert "maxIdleTimeMS" not in client_options(given)
 
     def test_it_is_read_from_the_environment(self, monkeypatch):
         monkeypatch.setenv("SPARRING_DB_WAIT_S", "0.5")
