@@ -105,10 +105,10 @@ class ServerRecord:
 # all (sorts them, once full) on every write: an update by `_id` went from 2 ms to 20-25 ms
 # after 10,000 writes. The service's writes are safe to send again without it (conditional
 # transitions, appends whose filter refuses a record already in the bucket), and that server
-# forgets the replies when it restarts anyway. Idle connections are left to PyMongo, which
-# checks one idle for over a second before using it (the server closes them after 300 s);
-# retiring them sooner (`maxIdleTimeMS`) made the test suite's new connections to a busy
-# server fail their handshake with `_OperationCancelled`.
+# forgets the replies when it restarts anyway. The server closes a connection idle for 300 s:
+# the service's own clients retire theirs after 240 s (`database.client_options`). Not here,
+# for every client: retiring them every minute made the test suite's new connections to its
+# busy shared server fail their handshake with `_OperationCancelled`.
 CLIENT_OPTIONS = "retryWrites=false"
 
 
