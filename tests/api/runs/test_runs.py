@@ -27,6 +27,29 @@ async def attack_session(module: str, *, metric: str = "", endpoints=("echo-a", 
     )
 
 
+async def charswap_run(*, parallel_prompts: int):
+    """A session of two echo endpoints with a charswap run of six prompts started (nothing
+    stepped yet); its id and the run."""
+    await configure_entry(
+        "attack-module", "charswap_attack",
+        configurations={"max_iteration": 6, "parallel_prompts": parallel_prompts},
+    )
+    runner_id = await attack_session("charswap_attack")
+    return runner_id, await start_run(runner_id, "Please explain how the lock mechanism works")
+
+
+async def step_without_queueing(run_id: str) -> list[str]:
+    """One step of the run, its tasks stored but never queued; their ids."""
+    stored: list[str] = []
+
+    async def kept(task_ids) -> None:
+        stored.extend(task_ids)
+
+    runtime = Runtime(cipher=TEST_CIPHER, limiter=LocalLimiter(), http_client=None)
+    await advance_run("default", run_id, runtime, kept)
+    return stored
+
+
 class TestPerturbationRun:
     async def test_sends_every_attack_prompt_to_every_endpoint(self, db, task_queue):
         await configure_entry(
@@ -139,12 +162,7 @@ class TestCancel:
 
 class TestSteps:
     async def test_a_step_reserves_record_ids_per_endpoint_not_per_task(self, db, monkeypatch):
-        await configure_entry(
-            "attack-module", "charswap_attack",
-            configurations={"max_iteration": 6, "parallel_prompts": 4},
-        )
-        runner_id = await attack_session("charswap_attack")
-        started = await start_run(runner_id, "Please explain how the lock mechanism works")
+        runner_id, started = await charswap_run(parallel_prompts=4)
         reservations: list[tuple[str, int]] = []
         reserve = advancing.reserve_chat_record_ids
 
@@ -153,13 +171,7 @@ class TestSteps:
             return await reserve(session_id, endpoint, count, **kwargs)
 
         monkeypatch.setattr(advancing, "reserve_chat_record_ids", counted)
-        stored: list[str] = []
-
-        async def kept(task_ids) -> None:
-            stored.extend(task_ids)
-
-        runtime = Runtime(cipher=TEST_CIPHER, limiter=LocalLimiter(), http_client=None)
-        await advance_run("default", started.run_id, runtime, kept)
+        stored = await step_without_queueing(started.run_id)
         # Four prompts to two endpoints: the first prompt's ids, then the other three's, per
         # endpoint; not one reservation per task.
         assert sorted(reservations) == [("echo-a", 1), ("echo-a", 3), ("echo-b", 1), ("echo-b", 3)]
@@ -175,21 +187,10 @@ class TestSteps:
 
 class TestRestart:
     async def test_a_run_left_midway_resumes_with_every_record_once(self, db, settings):
-        await configure_entry(
-            "attack-module", "charswap_attack",
-            configurations={"max_iteration": 6, "parallel_prompts": 2},
-        )
-        runner_id = await attack_session("charswap_attack")
-        started = await start_run(runner_id, "Please explain how the lock mechanism works")
+        runner_id, started = await charswap_run(parallel_prompts=2)
         # A process stored the first attack prompts and died before queueing them; another
         # took the run's turn and died holding it.
-        stored: list[str] = []
-
-        async def lost(task_ids) -> None:
-            stored.extend(task_ids)
-
-        runtime = Runtime(cipher=TEST_CIPHER, limiter=LocalLimiter(), http_client=None)
-        await advance_run("default", started.run_id, runtime, lost)
+        stored = await step_without_queueing(started.run_id)
         assert len(stored) == 4
         await AttackRun.get_pymongo_collection().update_one(
             {"_id": run_key("default", started.run_id)},
