@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from models import DOCUMENTS
+from models.retired import RETIRED_INDEXES
 from service.embedded import EmbeddedServer
 from service.metrics.database import DatabaseCommandMetrics
 from service.settings import Settings
@@ -86,6 +87,7 @@ async def bind_database(
     """Initialise Beanie on `database` and make it the one api functions use."""
     global _current
     await init_beanie(database=database, document_models=DOCUMENTS)
+    await drop_retired_indexes(database)
     _current = Database(
         database=database,
         client=client,
@@ -96,6 +98,17 @@ async def bind_database(
         owns_client=owns_client,
     )
     return _current
+
+
+async def drop_retired_indexes(database: Any) -> None:
+    """Drop the indexes of `models.retired` that a database made by an earlier version has."""
+    for collection_name, names in RETIRED_INDEXES.items():
+        collection = database[collection_name]
+        present = await collection.index_information()
+        for name in names:
+            if name in present:
+                log.info("Dropping index %s of %s: no query uses it.", name, collection_name)
+                await collection.drop_index(name)
 
 
 # Under the embedded server's idle timeout (300 s), with room for a slow request.

@@ -4,6 +4,8 @@ import pytest
 
 from models import DOCUMENTS, StorageLayout, User, Workspace
 from models.chats import ChatRecord
+from models.retired import RETIRED_INDEXES
+from service.database import drop_retired_indexes
 
 DOCUMENT_IDS = [document.__name__ for document in DOCUMENTS]
 # Users span workspaces and a workspace is its own scope; memberships tie the two together.
@@ -30,3 +32,18 @@ def test_chat_record_has_every_contract_field():
         "metric", "prompt", "prepared_prompt", "system_prompt", "predicted_result", "duration",
         "prompt_time",
     }
+
+
+async def test_retired_indexes_are_dropped_and_declared_ones_kept(db):
+    """A database made by an earlier version loses the indexes no query uses any more (each
+    would still cost every write), and nothing else."""
+    for collection_name, names in RETIRED_INDEXES.items():
+        for name in names:
+            await db.database[collection_name].create_index([("retired_field", 1)], name=name)
+    await drop_retired_indexes(db.database)
+    for document in DOCUMENTS:
+        collection = document.get_pymongo_collection()
+        present = set(await collection.index_information())
+        declared = {index.document["name"] for index in getattr(document.Settings, "indexes", [])}
+        assert declared <= present
+        assert not present & set(RETIRED_INDEXES.get(collection.name, ()))

@@ -1,22 +1,30 @@
-"""What one process's prompt tasks and prompt handlers share about batches, kept in memory.
+"""What one process's prompt tasks and prompt handlers share about batches and endpoints,
+kept in memory.
 
 The tasks of a batch run side by side in one process (all of them in process, several per
 worker through Redis) and each needs the same stored batch: one read serves them all. A
 handler waiting for its batch in the process that runs the batch's tasks is told of the end
 directly, at the moment a task of this process settles it, rather than asking the database.
-Both are per process (held by its `Runtime`), never shared through a module.
+A run calls the same few endpoints hundreds of times: a read of each serves its calls for a
+couple of seconds. All are per process (held by its `Runtime`), never shared through a module.
 """
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from models import PromptBatch
+from models import Endpoint, PromptBatch
+from service.connectors import Target
 
 # Batches whose read is kept: more than the batches one process runs at once.
 KEPT_BATCHES = 1024
+# How long a run's calls use an endpoint as read: an edit (a new token, new limits) or a
+# delete reaches a running run's calls within this.
+TARGET_FRESH_S = 2.0
+KEPT_TARGETS = 1024
 
 
 class BatchEnd:
@@ -79,6 +87,41 @@ class ProcessBatches:
     def waiting(self) -> int:
         """How many batches handlers wait for (for tests: none is left behind)."""
         return len(self._waiting)
+
+
+class ProcessTargets:
+    """Endpoints as a run's calls in this process read them, each read kept `fresh_s`.
+
+    Kept by (workspace, endpoint): a workspace's calls only ever see its own endpoints. A read
+    that failed (not found, token unreadable, the database away) is not kept.
+    """
+
+    def __init__(
+        self, fresh_s: float = TARGET_FRESH_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._fresh_s = fresh_s
+        self._clock = clock
+        self._reads: OrderedDict[tuple[str, str], tuple[float, asyncio.Future[Any]]] = (
+            OrderedDict()
+        )
+
+    async def read(
+        self,
+        workspace: str,
+        endpoint: str,
+        read: Callable[[], Awaitable[tuple[Endpoint, Target]]],
+    ) -> tuple[Endpoint, Target]:
+        """The endpoint as `read()` gives it, read at most once every `fresh_s`."""
+        key = (workspace, endpoint)
+        now = self._clock()
+        kept = self._reads.get(key)
+        if kept is None or now - kept[0] >= self._fresh_s or _unusable(kept[1]):
+            kept = self._reads[key] = (now, asyncio.ensure_future(read()))
+            while len(self._reads) > KEPT_TARGETS:
+                self._reads.popitem(last=False)
+        self._reads.move_to_end(key)
+        result: tuple[Endpoint, Target] = await asyncio.shield(kept[1])
+        return result
 
 
 def _unusable(future: asyncio.Future[Any]) -> bool:

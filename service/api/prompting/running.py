@@ -1,9 +1,9 @@
-"""Running one prompt task: claim it, build its record through the pipeline, append it.
+"""Running one prompt task: read it, build its record through the pipeline, append it.
 
-A task's commands, sent by hand: its claim (which reads it), one read of its batch shared by
-the batch's tasks in this process, its endpoint, the hold of its record, the append, its event
-(two) and its note on the batch; the task that completes the batch also ends the batch's tasks
-and settles it.
+A task's commands, sent by hand: its read, one read of its batch shared by the batch's tasks
+in this process, its endpoint (a run's calls share a read for a while), the hold of its record,
+the append, its event (two) and its note on the batch; the task that completes the batch also
+ends the batch's tasks and settles it. A run's task ends itself and settles its batch.
 
 Safe to run any number of times, concurrently too: each step is a transition that only one
 copy can take (`transitions`), and a copy that loses one catches up with whoever won.
@@ -24,14 +24,14 @@ from service.api.context import require_database
 from service.api.endpoints import load_target
 from service.api.errors import NotFound
 from service.api.prompting.batches import task_status
-from service.api.prompting.local import ProcessBatches
+from service.api.prompting.local import ProcessBatches, ProcessTargets
 from service.api.prompting.settling import (
     finish_alongside,
     finish_task,
     log_batch_status,
     settle_batch,
 )
-from service.api.prompting.transitions import claim_task, hold_record, start_batch
+from service.api.prompting.transitions import NOT_APPENDING, hold_record, start_batch
 from service.connectors import ConnectorError, connector_class
 from service.metrics.recording import timed_endpoint_call
 from service.redteam.pipeline import PromptSettings, run_pipeline
@@ -59,9 +59,11 @@ class RunHooks(Protocol):
         self, record: ChatRecord, batch: PromptBatch, runtime: "Runtime"
     ) -> ChatRecord: ...
 
-    async def answered(self, task: PromptTask, batch: PromptBatch, *, held_here: bool) -> None:
-        """The task's record is held and not yet appended (so its batch has not ended);
-        `held_here` when this copy of the task held it (exactly one copy does)."""
+    async def answered(self, task: PromptTask, batch: PromptBatch) -> None:
+        """The task's record is held and not yet appended (so its batch has not ended)."""
+
+    async def batch_settled(self, batch: PromptBatch, status: BatchStatus) -> None:
+        """This process gave the batch its final status (exactly one caller does)."""
 
     async def batch_ended(self, batch: PromptBatch) -> None: ...
 
@@ -79,6 +81,8 @@ class Runtime:
     runs: RunHooks | None = None
     # The batches this process's tasks read, and the handlers here waiting for their end.
     batches: ProcessBatches = field(default_factory=ProcessBatches)
+    # The endpoints a run's calls read (a prompt sent by hand reads its endpoint afresh).
+    targets: ProcessTargets = field(default_factory=ProcessTargets)
 
 
 async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
@@ -87,11 +91,16 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
     Returns the task's status afterwards (None for a task that does not exist).
     """
     require_database()
-    # The claim reads the task too. A task is deleted with its session, so a claimed task's
-    # session still exists; one deleted meanwhile takes the task along and the hold fails.
-    task = await claim_task(task_id)
+    # Read, not claimed: a copy of a task that runs twice (a redelivery, a worker that died)
+    # may call its endpoint again either way, and the hold lets only one copy's record in, so
+    # a claim would be one more write on every call for nothing. A task is deleted with its
+    # session; one deleted meanwhile takes the task along and the hold fails.
+    task = await PromptTask.get(task_id)
     if task is None:
-        return await _unclaimed(task_id, runtime)
+        log.warning("Prompt task %s does not exist; nothing to run.", task_id)
+        return None
+    if task.status not in NOT_APPENDING:
+        return await _left_queued(task, runtime)
     key = batch_key(task.workspace, task.batch_id)
     batch = await runtime.batches.read(key, partial(_started_batch, task))
     if batch is None:
@@ -108,9 +117,7 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
     if not await hold_record(task_id, document, error):
         # Cancelled meanwhile, or another copy of the task got there first.
         return await _catch_up(task_id, runtime)
-    return await _finished(
-        task.model_copy(update={"record": document}), batch, runtime, held_here=True
-    )
+    return await _finished(task.model_copy(update={"record": document}), batch, runtime)
 
 
 async def _started_batch(task: PromptTask) -> PromptBatch | None:
@@ -130,15 +137,8 @@ async def _started_batch(task: PromptTask) -> PromptBatch | None:
     return await PromptBatch.get(key)
 
 
-async def _unclaimed(task_id: str, runtime: Runtime) -> TaskStatus | None:
-    """A task that was not queued or running: gone, ended, or left appending."""
-    task = await PromptTask.get(task_id)
-    if task is None:
-        log.warning("Prompt task %s does not exist; nothing to run.", task_id)
-        return None
-    if task.status not in (TaskStatus.DONE, TaskStatus.CANCELLED, TaskStatus.APPENDING):
-        # Claimed by another copy since.
-        return task.status
+async def _left_queued(task: PromptTask, runtime: Runtime) -> TaskStatus:
+    """A task that ended, or was left appending."""
     batch = await PromptBatch.get(batch_key(task.workspace, task.batch_id))
     if batch is None:
         return task.status
@@ -163,9 +163,7 @@ async def _catch_up(task_id: str, runtime: Runtime) -> TaskStatus | None:
     return task.status
 
 
-async def _finished(
-    task: PromptTask, batch: PromptBatch, runtime: Runtime, *, held_here: bool = False
-) -> TaskStatus:
+async def _finished(task: PromptTask, batch: PromptBatch, runtime: Runtime) -> TaskStatus:
     """Append the held record and end the task; a run hears of the answer before (so that
     what it decides holds before the batch can end) and of the batch's end after (each safe
     twice)."""
@@ -174,10 +172,12 @@ async def _finished(
     else:
         # A run settles its batches itself too (`service.api.runs`): its tasks end one by one.
         if runtime.runs is not None:
-            await runtime.runs.answered(task, batch, held_here=held_here)
+            await runtime.runs.answered(task, batch)
         await finish_task(task, batch, settle=False)
-        # Tasks ending side by side each settle the batch; the one that moves it logs it.
-        ended = await settle_batch(batch, relog=False)
+        # Tasks ending side by side each settle the batch; the one that moves it logs it,
+        # and tells the run.
+        settled = None if runtime.runs is None else runtime.runs.batch_settled
+        ended = await settle_batch(batch, relog=False, settled=settled)
     if ended:
         await _ended(batch, runtime)
     return TaskStatus.DONE
@@ -199,8 +199,11 @@ async def _build_record(
     settings = PromptSettings(**batch.prompt_settings)
     # The endpoint's own history, for the context strategy: the pipeline only reads it.
     recent_records = partial(recent_chat_records, task.session_id, endpoint, workspace=workspace)
+    read = partial(load_target, endpoint, runtime.cipher, workspace=workspace)
     try:
-        document, target = await load_target(endpoint, runtime.cipher, workspace=workspace)
+        document, target = await (
+            runtime.targets.read(workspace, endpoint, read) if batch.run_id else read()
+        )
         connector = connector_class(document.connector_type)
         if connector is None:
             raise ConnectorError(f"connector type {document.connector_type} does not exist")
@@ -222,7 +225,7 @@ async def _build_record(
         # A slot given at once needs no second look (the hold refuses a cancelled task's
         # record all the same).
         waited = time.monotonic() - asked_at >= SLOT_WAIT_RECHECK_S
-        if waited and await task_status(task.id) is not TaskStatus.RUNNING:
+        if waited and await task_status(task.id) not in NOT_APPENDING:
             return None
 
         async def call(prepared: str, system_prompt: str) -> str:

@@ -5,7 +5,7 @@ every task's answer is an error, done otherwise. Every step may run twice (a red
 a cancel racing a worker) and still says each fact once.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from beanie.operators import In
 
@@ -25,6 +25,9 @@ from service.api.prompting.transitions import (
 from service.api.schemas import DEFAULT_WORKSPACE
 from service.api.sessions.runners import require_session
 from service.metrics.recording import batch_status_changed
+
+# Told of a batch and its final status by the one caller whose write gave it that status.
+Settled = Callable[[PromptBatch, BatchStatus], Awaitable[None]]
 
 
 async def cancel_prompts(
@@ -91,7 +94,7 @@ async def finish_alongside(task: PromptTask, batch: PromptBatch) -> bool:
     await end_appended([
         task_key(noted.workspace, noted.batch_id, endpoint) for endpoint in noted.ended
     ])
-    # Only the task whose note completed it gets here (a redelivered one logs in `_unclaimed`).
+    # Only the task whose note completed it gets here (a redelivered one logs in `_left_queued`).
     return await settle_batch(noted, relog=False)
 
 
@@ -112,9 +115,11 @@ async def append_held(task: PromptTask, batch: PromptBatch) -> None:
     )
 
 
-async def settle_batch(batch: PromptBatch, *, relog: bool = True) -> bool:
+async def settle_batch(
+    batch: PromptBatch, *, relog: bool = True, settled: Settled | None = None
+) -> bool:
     """Give the batch its final status once none of its tasks is left to run; True when it
-    has one (set now or before).
+    has one (set now or before). `settled` is told if this call set it.
 
     `relog=False` for a caller that knows whoever set the status before it logged it too:
     the tasks of a batch ending side by side, each settling it, where all but one find it set.
@@ -128,7 +133,7 @@ async def settle_batch(batch: PromptBatch, *, relog: bool = True) -> bool:
         status = BatchStatus.FAILED
     else:
         status = BatchStatus.DONE
-    await set_batch_status(batch, status, from_=UNFINISHED_BATCH, relog=relog)
+    await set_batch_status(batch, status, from_=UNFINISHED_BATCH, relog=relog, settled=settled)
     return True
 
 
@@ -138,11 +143,15 @@ async def set_batch_status(
     *,
     from_: Sequence[BatchStatus],
     relog: bool = True,
+    settled: Settled | None = None,
 ) -> None:
-    """Move the batch from one of `from_` to `status` and log it."""
+    """Move the batch from one of `from_` to `status` and log it; `settled` is told if this
+    call moved it."""
     # Log it anyway if the status is already this one: the process that set it may have died
     # before logging (the log keeps each fact once).
     moved = await move_batch(batch.id, status, from_=from_)
+    if moved and settled is not None:
+        await settled(batch, status)
     if not moved and (not relog or await batch_status(batch) is not status):
         return
     await log_batch_status(batch, status)

@@ -1,7 +1,8 @@
 """The conditional writes of the prompt state machines: each one update by `_id`, in raw PyMongo.
 
-A task moves queued -> running -> appending -> done, or to cancelled; a batch from queued or
-running to its final status. Every step here is one update whose filter names the status it
+A task moves queued -> appending -> done, or to cancelled (`running`, which earlier versions
+set as a worker took a task, counts as queued); a batch from queued or running to its final
+status. Every step here is one update whose filter names the status it
 leaves, and the caller reads its `modified_count` to learn whether *this* caller took the step:
 that is how two copies of a task (a redelivery, a restart) never both append, and how a cancel
 that has answered is never followed by an append. Beanie's `save()`/`set()` on a loaded
@@ -17,27 +18,12 @@ from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
 from models.batches import UNFINISHED_BATCH
 from service.api.atomic import update_and_read
 
-# The steps a task may be claimed or cancelled from: it has not built its record yet.
+# The steps a task may be run, held or cancelled from: it has not built its record yet.
 NOT_APPENDING = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
 def _values(statuses: Sequence[TaskStatus] | Sequence[BatchStatus]) -> list[str]:
     return [status.value for status in statuses]
-
-
-async def claim_task(task_id: str) -> PromptTask | None:
-    """queued or running -> running, counting the attempt; the task as it is now, or None once
-    it has left both (or does not exist).
-
-    A task found running again is one whose worker died: the next copy takes it over. The
-    claim is also the task's read: one command, not a read and then a write.
-    """
-    claimed = await update_and_read(
-        PromptTask.get_pymongo_collection(),
-        {"_id": task_id, "status": {"$in": _values(NOT_APPENDING)}},
-        {"$set": {"status": TaskStatus.RUNNING.value}, "$inc": {"attempts": 1}},
-    )
-    return None if claimed is None else PromptTask.model_validate(claimed)
 
 
 async def start_batch(batch_id: str) -> PromptBatch | None:
@@ -52,12 +38,14 @@ async def start_batch(batch_id: str) -> PromptBatch | None:
 
 
 async def hold_record(task_id: str, record: dict[str, Any], error: str) -> bool:
-    """running -> appending, keeping the built record on the task; False if it left running.
+    """queued -> appending, keeping the built record on the task; False if it left queued
+    (cancelled, or held by another copy of the task).
 
-    From here on the record is stored, so whoever finds the task appending appends it.
+    From here on the record is stored, so whoever finds the task appending appends it. Copies
+    of a task (a redelivery, a worker that died) may all build a record; only one holds its own.
     """
     result = await PromptTask.get_pymongo_collection().update_one(
-        {"_id": task_id, "status": TaskStatus.RUNNING.value},
+        {"_id": task_id, "status": {"$in": _values(NOT_APPENDING)}},
         {"$set": {"status": TaskStatus.APPENDING.value, "record": record, "error": error}},
     )
     return bool(result.modified_count)

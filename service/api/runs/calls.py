@@ -1,7 +1,9 @@
 """Calling an attacker or a judge endpoint: the same limits, token handling and network
-policy as a target's call, since it goes through the same connector, limiter and HTTP client."""
+policy as a target's call, since it goes through the same connector, limiter and HTTP client,
+and the same reads of the endpoint as a run's targets (`Runtime.targets`)."""
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from models.endpoints import endpoint_key
 from service.api.endpoints import load_target
@@ -18,8 +20,9 @@ def endpoint_call(endpoint: str, runtime: Runtime, *, workspace: str) -> Endpoin
     """An async callable that sends one prompt to `endpoint` of `workspace`."""
 
     async def call(system_prompt: str, prompt: str) -> str:
+        read = partial(load_target, endpoint, runtime.cipher, workspace=workspace)
         try:
-            document, target = await load_target(endpoint, runtime.cipher, workspace=workspace)
+            document, target = await runtime.targets.read(workspace, endpoint, read)
         except NotFound:
             raise ConnectorError(f"endpoint {endpoint} does not exist in the workspace") from None
         except TokenUnreadable as error:

@@ -1,18 +1,20 @@
 """A run's counts per endpoint, kept on the run as it goes, so reading a run is one read.
 
-Each answer is counted once, by the copy of its task that held its record: holding
-(running -> appending) is a conditional write only one copy wins. A process that dies between
-the hold and the count leaves one answer uncounted until the run ends, when the counts are made
-exact from its tasks (`settle_counts`).
+Attack prompts are counted as sent when they are stored; their answers once their batch has
+ended, all of the batch's in one update, by whoever gave the batch its final status (a
+conditional write only one caller wins): one update per attack prompt, not one per answer. A
+process that dies between the two leaves that batch's answers uncounted until the run ends,
+when the counts are made exact from its tasks (`settle_counts`).
 """
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from models import AttackRun, PromptTask
+from models import AttackRun, PromptBatch, PromptTask
+from models.batches import ANSWERED_TASK, TaskStatus, task_key
 from models.runs import run_key
 from service.api.runs.state import RunState, read_state
 from service.api.runs.transitions import endpoint_field
-from service.redteam.records import is_error_record
 
 SENT, ANSWERED, FAILED, SUCCESSFUL = "sent", "answered", "failed", "successful"
 KINDS = (SENT, ANSWERED, FAILED, SUCCESSFUL)
@@ -35,16 +37,25 @@ async def count_sent_each(run: AttackRun, amounts: Mapping[str, int]) -> None:
         )
 
 
-async def count_answer(task: PromptTask) -> None:
-    """Count the answer held on `task`; called once, by the copy of the task that held it."""
-    record = task.record or {}
-    field = f"counts.{endpoint_field(task.endpoint)}"
-    increments = {f"{field}.{FAILED if is_error_record(record) else ANSWERED}": 1}
-    if record.get("success") and not is_error_record(record):
-        increments[f"{field}.{SUCCESSFUL}"] = 1
-    await AttackRun.get_pymongo_collection().update_one(
-        {"_id": run_key(task.workspace, task.run_id)}, {"$inc": increments}
+async def count_batch(batch: PromptBatch) -> None:
+    """Count the answers of a run's batch that has just ended; called once, by whoever ended
+    it. Its tasks are read by `_id`, for the fields the count needs."""
+    keys = [task_key(batch.workspace, batch.batch_id, endpoint) for endpoint in batch.endpoints]
+    tasks = PromptTask.get_pymongo_collection().find(
+        {"_id": {"$in": keys}}, {"endpoint": 1, "status": 1, "error": 1, "record.success": 1}
     )
+    increments: Counter[str] = Counter()
+    async for task in tasks:
+        if TaskStatus(task["status"]) not in ANSWERED_TASK:
+            continue
+        field = f"counts.{endpoint_field(task['endpoint'])}"
+        increments[f"{field}.{FAILED if task.get('error') else ANSWERED}"] += 1
+        if not task.get("error") and (task.get("record") or {}).get("success"):
+            increments[f"{field}.{SUCCESSFUL}"] += 1
+    if increments:
+        await AttackRun.get_pymongo_collection().update_one(
+            {"_id": run_key(batch.workspace, batch.run_id)}, {"$inc": dict(increments)}
+        )
 
 
 def exact_counts(state: RunState) -> dict[str, dict[str, int]]:

@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 
-from models import AttackRun, ChatRecord, PromptBatch, PromptTask
+from models import AttackRun, BatchStatus, ChatRecord, PromptBatch, PromptTask
 from models.runs import run_key
 from service.api.prompting import Runtime
 from service.api.runs.advancing import KickRun
-from service.api.runs.counting import count_answer
+from service.api.runs.counting import count_batch
 from service.api.runs.scoring import needs_judge, scored
 from service.api.runs.stopping import after_answer
 
@@ -25,13 +25,14 @@ class RunHooks:
             return record.model_copy(update={"run_id": batch.run_id})
         return await scored(record, run, runtime)
 
-    async def answered(self, task: PromptTask, batch: PromptBatch, *, held_here: bool) -> None:
-        """Count the answer (by the copy that held it), and stop the task's endpoint if the
-        answer says so, before its batch can end: the step that the batch's end queues then
-        sees every stop its answers call for."""
-        if held_here:
-            await count_answer(task)
+    async def answered(self, task: PromptTask, batch: PromptBatch) -> None:
+        """Stop the task's endpoint if the answer says so, before its batch can end: the step
+        that the batch's end queues then sees every stop its answers call for."""
         await after_answer(task)
+
+    async def batch_settled(self, batch: PromptBatch, status: BatchStatus) -> None:
+        """Count the batch's answers: once per batch, not once per answer."""
+        await count_batch(batch)
 
     async def batch_ended(self, batch: PromptBatch) -> None:
         """Queue the run's next step, which plans what follows."""

@@ -8,7 +8,7 @@ from models import AttackRun, PromptBatch, PromptTask, TaskStatus
 from models.batches import ANSWERED_TASK, batch_key
 from models.runs import run_key
 from service.api.prompting.settling import settle_batch
-from service.api.runs.counting import count_sent
+from service.api.runs.counting import count_batch, count_sent
 from service.api.runs.transitions import stop_endpoint
 from service.redteam.records import is_error_record
 
@@ -75,4 +75,5 @@ async def _stop(run: AttackRun, endpoint: str, reason: str) -> None:
     for batch_id in batch_ids:
         batch = await PromptBatch.get(batch_key(run.workspace, batch_id))
         if batch is not None:
-            await settle_batch(batch)
+            # The endpoint's cancelled task may have been the last one its batch waited for.
+            await settle_batch(batch, settled=lambda batch, status: count_batch(batch))

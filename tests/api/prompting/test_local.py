@@ -1,9 +1,17 @@
-"""What one process shares about its batches: one read each, and their ends told directly."""
+"""What one process shares about its batches (one read each, and their ends told directly)
+and about the endpoints its runs call (one read every few seconds)."""
 
 import asyncio
+from functools import partial
+
+import pytest
 
 from models import PromptBatch
+from service.api.endpoints import api_delete_endpoint, api_update_endpoint, load_target
+from service.api.errors import NotFound
 from service.api.prompting import ProcessBatches
+from service.api.prompting.local import ProcessTargets
+from tests.factories import TEST_CIPHER, create_endpoint
 
 
 def stored_batch(key: str) -> PromptBatch:
@@ -97,3 +105,70 @@ class TestWatch:
                 await end.pending().wait()
         batches.ended("default|b1")
         assert batches.waiting() == 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestTargets:
+    """Reads of the stored endpoint, through `load_target` as a run's calls make them."""
+
+    @staticmethod
+    def reader(endpoint: str, workspace: str = "default"):
+        return partial(load_target, endpoint, TEST_CIPHER, workspace=workspace)
+
+    async def test_an_edit_reaches_the_calls_once_the_read_is_stale(self, db):
+        await create_endpoint("target", token="old-token")
+        clock = Clock()
+        targets = ProcessTargets(fresh_s=2.0, clock=clock)
+        _, first = await targets.read("default", "target", self.reader("target"))
+        await api_update_endpoint("target", cipher=TEST_CIPHER, token="new-token")
+        clock.now = 1.9
+        _, kept = await targets.read("default", "target", self.reader("target"))
+        clock.now = 2.0
+        _, fresh = await targets.read("default", "target", self.reader("target"))
+        assert (first.token, kept.token, fresh.token) == ("old-token", "old-token", "new-token")
+
+    async def test_a_deleted_endpoint_is_not_called_once_the_read_is_stale(self, db):
+        await create_endpoint("target")
+        clock = Clock()
+        targets = ProcessTargets(fresh_s=2.0, clock=clock)
+        await targets.read("default", "target", self.reader("target"))
+        await api_delete_endpoint("target")
+        clock.now = 2.0
+        with pytest.raises(NotFound):
+            await targets.read("default", "target", self.reader("target"))
+
+    async def test_a_failed_read_is_not_kept(self, db):
+        targets = ProcessTargets(clock=Clock())
+        with pytest.raises(NotFound):
+            await targets.read("default", "late", self.reader("late"))
+        await create_endpoint("late")
+        document, _ = await targets.read("default", "late", self.reader("late"))
+        assert document.endpoint_id == "late"
+
+    async def test_each_workspace_reads_its_own_endpoint_of_the_same_id(self, db):
+        await create_endpoint("shared", token="ours", workspace="ours")
+        await create_endpoint("shared", token="theirs", workspace="theirs")
+        targets = ProcessTargets(clock=Clock())
+        _, ours = await targets.read("ours", "shared", self.reader("shared", "ours"))
+        _, theirs = await targets.read("theirs", "shared", self.reader("shared", "theirs"))
+        assert (ours.token, theirs.token) == ("ours", "theirs")
+
+    async def test_calls_side_by_side_share_one_read(self, db):
+        await create_endpoint("target")
+        reads = 0
+
+        async def read():
+            nonlocal reads
+            reads += 1
+            return await self.reader("target")()
+
+        targets = ProcessTargets(clock=Clock())
+        found = await asyncio.gather(*(targets.read("default", "target", read) for _ in range(10)))
+        assert reads == 1 and {document.endpoint_id for document, _ in found} == {"target"}

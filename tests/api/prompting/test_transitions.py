@@ -9,7 +9,6 @@ from models.batches import batch_key
 from service.api.prompting import create_batch
 from service.api.prompting.transitions import (
     cancel_tasks,
-    claim_task,
     end_appended,
     hold_record,
     mark_done,
@@ -39,31 +38,22 @@ async def status_of(task_id: str) -> TaskStatus:
     return task.status
 
 
-class TestClaimTask:
+class TestHoldRecord:
     @pytest.mark.parametrize("status", [TaskStatus.QUEUED, TaskStatus.RUNNING])
-    async def test_from_queued_or_running_it_counts_the_attempt(self, db, status):
+    async def test_from_queued_or_running_as_earlier_versions_left_it(self, db, status):
         task_id = await stored_task(status)
-        claimed = await claim_task(task_id)
-        # The claim is the task's read: it answers the task as it now is.
-        assert claimed is not None and (claimed.status, claimed.attempts) == (
-            TaskStatus.RUNNING, 1,
-        )
-        task = await PromptTask.get(task_id)
-        assert task is not None and (task.status, task.attempts) == (TaskStatus.RUNNING, 1)
-
-    async def test_a_task_that_does_not_exist(self, db):
-        assert await claim_task("default|no-batch|echo-a") is None
+        assert await hold_record(task_id, RECORD, "")
+        assert await status_of(task_id) is TaskStatus.APPENDING
 
     @pytest.mark.parametrize(
         "status", [TaskStatus.APPENDING, TaskStatus.DONE, TaskStatus.CANCELLED]
     )
     async def test_never_once_it_has_left_them(self, db, status):
         task_id = await stored_task(status)
-        assert not await claim_task(task_id)
-        assert await status_of(task_id) is status
+        assert not await hold_record(task_id, RECORD, "")
+        task = await PromptTask.get(task_id)
+        assert task is not None and task.status is status and task.record is None
 
-
-class TestHoldRecord:
     async def test_only_one_of_two_copies_moves_it_to_appending(self, db):
         task_id = await stored_task(TaskStatus.RUNNING)
         moved = await asyncio.gather(
