@@ -126,17 +126,19 @@ class PromptTask(Document):
         # the embedded server), so there are only those a query needs: a batch's tasks are
         # read by `_id` (`service.api.prompting.batches.tasks_of`).
         indexes = [
-            # Deleting a session finds its tasks by this.
+            # Deleting a session finds its tasks by its first two fields; a run's tasks (its
+            # state, its counts, an endpoint's last answers) by all four.
             IndexModel(
-                [("workspace", ASCENDING), ("session_id", ASCENDING)], name="workspace_session"
+                [
+                    ("workspace", ASCENDING),
+                    ("session_id", ASCENDING),
+                    ("run_id", ASCENDING),
+                    ("endpoint", ASCENDING),
+                ],
+                name="workspace_session_run_endpoint",
             ),
             # Counting a workspace's unfinished tasks, against its cap on queued tasks.
             IndexModel(
                 [("workspace", ASCENDING), ("status", ASCENDING)], name="workspace_status"
-            ),
-            # A run's counts per endpoint are read from its tasks.
-            IndexModel(
-                [("workspace", ASCENDING), ("run_id", ASCENDING), ("endpoint", ASCENDING)],
-                name="workspace_run_endpoint",
             ),
         ]

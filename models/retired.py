@@ -7,6 +7,7 @@ it binds the database (`service.database.drop_retired_indexes`).
 
 # Collection name -> index names.
 RETIRED_INDEXES: dict[str, tuple[str, ...]] = {
-    # A batch's tasks are read by `_id`, which already holds (workspace, batch, endpoint).
-    "prompt_tasks": ("workspace_batch_endpoint",),
+    # A batch's tasks are read by `_id`, which already holds (workspace, batch, endpoint); a
+    # session's and a run's by one index of (workspace, session, run, endpoint).
+    "prompt_tasks": ("workspace_batch_endpoint", "workspace_session", "workspace_run_endpoint"),
 }

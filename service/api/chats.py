@@ -98,20 +98,19 @@ async def append_chat_record(
 async def _update_bucket(
     collection: Any, bucket_filter: dict[str, Any], update: dict[str, Any], *, upsert: bool
 ) -> UpdateResult:
-    """One update of the bucket `bucket_filter` addresses by `_id`, sent as a write that is not
-    "retryable" in MongoDB's sense, and re-sent once after a transient failure.
+    """One update of the bucket `bucket_filter` addresses by `_id`, re-sent once after a
+    transient failure.
 
-    `update_many` on an `_id` filter changes at most one document, and a multi-document write
-    carries no transaction number: SecantusDB keeps a record of every retryable write for 30
-    minutes (up to 10,000) and scans them all on each one: an update by `_id` took 1 ms on a
-    fresh server, 12 to 45 ms after 12,000 retryable writes (bench/README.md, "Appends").
-    The driver's retry is not needed: the filter refuses an id the bucket holds, so a re-sent
-    append is a no-op, and the re-send below does what the driver's retry would.
+    The embedded server's writes are not retryable (`service.embedded.CLIENT_OPTIONS`: it scans
+    its record of recent retryable writes on each one), so the re-send here does what the
+    driver's retry would; the filter refuses an id the bucket holds, so a re-sent append is a
+    no-op. (A single-document update: SecantusDB runs `update_many` through a slower path
+    built for large matched sets.)
     """
     try:
-        return await collection.update_many(bucket_filter, update, upsert=upsert)
+        return await collection.update_one(bucket_filter, update, upsert=upsert)
     except ConnectionFailure:
-        return await collection.update_many(bucket_filter, update, upsert=upsert)
+        return await collection.update_one(bucket_filter, update, upsert=upsert)
 
 
 async def _append_to_bucket(

@@ -27,8 +27,8 @@ class LosesFirstReply:
         self.collection = collection
         self.lost = 0
 
-    async def update_many(self, *arguments: Any, **keywords: Any) -> Any:
-        result = await self.collection.update_many(*arguments, **keywords)
+    async def update_one(self, *arguments: Any, **keywords: Any) -> Any:
+        result = await self.collection.update_one(*arguments, **keywords)
         if not self.lost:
             self.lost += 1
             raise AutoReconnect("connection closed")

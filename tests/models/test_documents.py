@@ -39,7 +39,7 @@ async def test_retired_indexes_are_dropped_and_declared_ones_kept(db):
     would still cost every write), and nothing else."""
     for collection_name, names in RETIRED_INDEXES.items():
         for name in names:
-            await db.database[collection_name].create_index([("retired_field", 1)], name=name)
+            await db.database[collection_name].create_index([(f"{name}_field", 1)], name=name)
     await drop_retired_indexes(db.database)
     for document in DOCUMENTS:
         collection = document.get_pymongo_collection()

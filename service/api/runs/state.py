@@ -113,7 +113,8 @@ async def read_state(run: AttackRun) -> RunState:
             finished=BatchStatus(batch["status"]) not in UNFINISHED_BATCH,
         )
     tasks = PromptTask.get_pymongo_collection().find(
-        {"workspace": run.workspace, "run_id": run.run_id}, _TASK_FIELDS
+        {"workspace": run.workspace, "session_id": run.session_id, "run_id": run.run_id},
+        _TASK_FIELDS,
     )
     state.sent_count = len(state.sent)
     state.in_flight = sum(not sent.finished for sent in state.sent.values())

@@ -8,6 +8,7 @@ from models import AttackRun, PromptBatch, PromptTask, TaskStatus
 from models.batches import ANSWERED_TASK, batch_key
 from models.runs import run_key
 from service.api.prompting.settling import settle_batch
+from service.api.prompting.transitions import NOT_APPENDING
 from service.api.runs.counting import count_batch, count_sent
 from service.api.runs.transitions import stop_endpoint
 from service.redteam.records import is_error_record
@@ -16,6 +17,7 @@ FAILURES_IN_A_ROW = 3
 SUCCEEDED = "the attack succeeded (stop_on_success)"
 # How much of the last failed answer a stop reason quotes.
 QUOTED = 300
+NOT_APPENDING_VALUES = [status.value for status in NOT_APPENDING]
 
 
 async def after_answer(task: PromptTask) -> None:
@@ -41,7 +43,8 @@ async def _failing(task: PromptTask) -> str:
     # checked here: the embedded server plans a filter with an index only when the index holds
     # every field the filter names.
     tasks = PromptTask.get_pymongo_collection().find(
-        {"workspace": task.workspace, "run_id": task.run_id, "endpoint": task.endpoint},
+        {"workspace": task.workspace, "session_id": task.session_id, "run_id": task.run_id,
+         "endpoint": task.endpoint},
         {"_id": 0, "status": 1, "record.predicted_result": 1},
     ).sort("chat_record_id", -1)
     records: list[dict] = []
@@ -60,16 +63,23 @@ async def _failing(task: PromptTask) -> str:
 async def _stop(run: AttackRun, endpoint: str, reason: str) -> None:
     if not await stop_endpoint(run, endpoint, reason):
         return
-    # Its tasks that have not started never will; those running land.
+    # Its tasks that have not held an answer never will; those that have land. Read by the
+    # index's fields alone and the status checked here (`_failing` says why).
     collection = PromptTask.get_pymongo_collection()
-    query = {"workspace": run.workspace, "run_id": run.run_id, "endpoint": endpoint,
-             "status": TaskStatus.QUEUED.value}
-    batch_ids = [task["batch_id"] async for task in collection.find(query, {"batch_id": 1})]
-    if not batch_ids:
+    query = {"workspace": run.workspace, "session_id": run.session_id, "run_id": run.run_id,
+             "endpoint": endpoint}
+    waiting = {
+        task["_id"]: task["batch_id"]
+        async for task in collection.find(query, {"batch_id": 1, "status": 1})
+        if task["status"] in NOT_APPENDING_VALUES
+    }
+    if not waiting:
         return
     cancelled = await collection.update_many(
-        query, {"$set": {"status": TaskStatus.CANCELLED.value, "finished_at": time.time()}}
+        {"_id": {"$in": list(waiting)}, "status": {"$in": NOT_APPENDING_VALUES}},
+        {"$set": {"status": TaskStatus.CANCELLED.value, "finished_at": time.time()}},
     )
+    batch_ids = list(dict.fromkeys(waiting.values()))
     # Never sent after all.
     await count_sent(run, [endpoint], -cancelled.modified_count)
     for batch_id in batch_ids:
