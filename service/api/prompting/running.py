@@ -168,18 +168,30 @@ async def _finished(task: PromptTask, batch: PromptBatch, runtime: Runtime) -> T
     what it decides holds before the batch can end) and of the batch's end after (each safe
     twice)."""
     if not batch.run_id:
-        ended = await finish_alongside(task, batch)
-    else:
-        # A run settles its batches itself too (`service.api.runs`): its tasks end one by one.
+        if await finish_alongside(task, batch):
+            await _ended(batch, runtime)
+        return TaskStatus.DONE
+    # A run settles its batches itself too (`service.api.runs`): its tasks end one by one.
+    if runtime.runs is not None:
+        await runtime.runs.answered(task, batch)
+    await finish_task(task, batch, settle=False)
+    moved_here = False
+
+    async def settled(batch: PromptBatch, status: BatchStatus) -> None:
+        nonlocal moved_here
+        moved_here = True
         if runtime.runs is not None:
-            await runtime.runs.answered(task, batch)
-        await finish_task(task, batch, settle=False)
-        # Tasks ending side by side each settle the batch; the one that moves it logs it,
-        # and tells the run.
-        settled = None if runtime.runs is None else runtime.runs.batch_settled
-        ended = await settle_batch(batch, relog=False, settled=settled)
-    if ended:
+            await runtime.runs.batch_settled(batch, status)
+
+    # Tasks ending side by side each settle the batch, and several may find it settled; the
+    # one that moved it tells the run, so a batch queues one step of its run, not several
+    # that would only queue behind each other. (A process that dies before telling it leaves
+    # the task unacknowledged: its next copy tells the run, `_left_queued`.)
+    ended = await settle_batch(batch, relog=False, settled=settled)
+    if moved_here:
         await _ended(batch, runtime)
+    elif ended:
+        runtime.batches.ended(batch.id)
     return TaskStatus.DONE
 
 

@@ -23,7 +23,7 @@ from service.api.prompting import Runtime
 from service.api.prompting.creating import BatchExists, NewBatch, prompt_settings, store_batch
 from service.api.prompting.settling import cancel_batch_tasks, settle_batch
 from service.api.runs.calls import endpoint_call
-from service.api.runs.counting import count_sent_each, settle_counts
+from service.api.runs.counting import count_sent_each, exact_counts, settle_counts
 from service.api.runs.planning import PlannedPrompt, plan
 from service.api.runs.state import read_progress, read_state
 from service.api.runs.transitions import end_turn, log_run_status, move_run, take_turn
@@ -196,12 +196,19 @@ async def end_run(run: AttackRun, status: RunStatus, *, reason: str = "") -> boo
     The final status's event is logged after those appends: a follower that stops at it (the
     UI webhook, a stream reader) has then seen every record of the run.
     """
-    moved = await move_run(run, status, from_=UNFINISHED_RUN, reason=reason, log=False)
+    # A run done has no batch left unfinished: its counts are made exact in the same write as
+    # its status, so whoever reads it done reads its last counts. Cancelling or failing
+    # appends what was held after the move, and counts after that.
+    counts = exact_counts(await read_state(run)) if status is RunStatus.DONE else None
+    moved = await move_run(
+        run, status, from_=UNFINISHED_RUN, reason=reason, log=False, counts=counts
+    )
     if status is not RunStatus.DONE:
         await _cancel_unfinished(run)
     if moved:
-        # Exact before the end is told, so whoever reads the run then reads its last counts.
-        await settle_counts(run)
+        # Exact before the end is told, so a follower that stops at it reads the last counts.
+        if counts is None:
+            await settle_counts(run)
         await log_run_status(run, status)
     return moved
 

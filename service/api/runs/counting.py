@@ -4,7 +4,8 @@ Attack prompts are counted as sent when they are stored; their answers once thei
 ended, all of the batch's in one update, by whoever gave the batch its final status (a
 conditional write only one caller wins): one update per attack prompt, not one per answer. A
 process that dies between the two leaves that batch's answers uncounted until the run ends,
-when the counts are made exact from its tasks (`settle_counts`).
+when the counts are made exact from its tasks (`exact_counts`), in the same write as its final
+status when it is done, so no count of a batch that ended just before can come after them.
 """
 
 from collections import Counter
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from models import AttackRun, PromptBatch, PromptTask
 from models.batches import ANSWERED_TASK, TaskStatus, task_key
-from models.runs import run_key
+from models.runs import UNFINISHED_RUN, run_key
 from service.api.runs.state import RunState, read_state
 from service.api.runs.transitions import endpoint_field
 
@@ -53,8 +54,12 @@ async def count_batch(batch: PromptBatch) -> None:
         if not task.get("error") and (task.get("record") or {}).get("success"):
             increments[f"{field}.{SUCCESSFUL}"] += 1
     if increments:
+        # Not once the run has ended: its end made the counts exact from its tasks, this
+        # batch's included (its tasks ended before it did).
         await AttackRun.get_pymongo_collection().update_one(
-            {"_id": run_key(batch.workspace, batch.run_id)}, {"$inc": dict(increments)}
+            {"_id": run_key(batch.workspace, batch.run_id),
+             "status": {"$in": [status.value for status in UNFINISHED_RUN]}},
+            {"$inc": dict(increments)},
         )
 
 

@@ -17,14 +17,18 @@ async def move_run(
     from_: Sequence[RunStatus],
     reason: str = "",
     log: bool = True,
+    counts: dict[str, dict[str, int]] | None = None,
 ) -> bool:
     """One of `from_` -> `status`, then its event; False (and nothing logged) if it was in none.
 
-    Running stamps `started_at`; a final status stamps `ended_at` and keeps `reason`. With
-    `log=False` the caller logs the event itself (`log_run_status`), once it may be seen.
+    Running stamps `started_at`; a final status stamps `ended_at` and keeps `reason`; `counts`
+    are set with it. With `log=False` the caller logs the event itself (`log_run_status`),
+    once it may be seen.
     """
     now = time.time()
     changes: dict[str, Any] = {"status": status.value}
+    if counts is not None:
+        changes["counts"] = counts
     if status is RunStatus.RUNNING:
         changes["started_at"] = now
     if status not in UNFINISHED_RUN:

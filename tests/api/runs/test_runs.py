@@ -1,16 +1,19 @@
 """Runs through the in-process workers: prompts planned, sent, scored, stopped, ended."""
 
+import asyncio
 import time
 
 import pytest
 
-from models import AttackRun, PromptTask, RunStatus
+from models import AttackRun, PromptBatch, PromptTask, RunStatus
 from models.runs import run_key
 from service.api import api_get_all_chats_from_session
 from service.api.errors import Conflict, InvalidInput, NotFound
-from service.api.prompting import Runtime
+from service.api.prompting import Runtime, run_prompt_task
 from service.api.registries import configure_entry
 from service.api.runs import advance_run, advancing, cancel_run, get_run, list_runs, start_run
+from service.api.runs.counting import count_batch
+from service.api.runs.hooks import RunHooks
 from service.redteam.attacks.base import Perturbation
 from service.redteam.attacks.registry import ATTACK_MODULES
 from service.workers.limiter import LocalLimiter
@@ -182,6 +185,55 @@ class TestSteps:
         run = await get_run(runner_id, started.run_id)
         assert {endpoint: counts.sent for endpoint, counts in run.endpoints.items()} == {
             "echo-a": 4, "echo-b": 4,
+        }
+
+
+class TestCounts:
+    async def test_a_count_that_comes_after_the_run_is_done_is_not_added_again(self, db):
+        """A batch is counted by whoever settled it, just after; a step may end the run in
+        between. The end makes the counts exact from the tasks, in the same write as its
+        status, and the late count adds nothing."""
+        runner_id, started = await charswap_run(parallel_prompts=6)
+        task_ids = await step_without_queueing(started.run_id)
+        # The tasks run with no run hooks: their batches settle, uncounted.
+        runtime = Runtime(cipher=TEST_CIPHER, limiter=LocalLimiter(), http_client=None)
+        for task_id in task_ids:
+            await run_prompt_task(task_id, runtime)
+
+        async def nothing_to_queue(task_ids) -> None:
+            raise AssertionError(f"every prompt was sent; queued {task_ids}")
+
+        assert await advance_run("default", started.run_id, runtime, nothing_to_queue)
+        done = await get_run(runner_id, started.run_id)
+        assert done.status is RunStatus.DONE
+        assert {e: (c.sent, c.answered) for e, c in done.endpoints.items()} == {
+            "echo-a": (6, 6), "echo-b": (6, 6),
+        }
+        batch = await PromptBatch.find_one(PromptBatch.run_id == started.run_id)
+        assert batch is not None
+        await count_batch(batch)
+        late = await get_run(runner_id, started.run_id)
+        assert {e: c.answered for e, c in late.endpoints.items()} == {"echo-a": 6, "echo-b": 6}
+
+
+    async def test_each_batch_queues_one_step_of_its_run_however_its_tasks_end(self, db):
+        runner_id, started = await charswap_run(parallel_prompts=6)
+        task_ids = await step_without_queueing(started.run_id)
+        kicks: list[str] = []
+
+        async def kick(workspace: str, session_id: str, run_id: str) -> None:
+            kicks.append(run_id)
+
+        runtime = Runtime(
+            cipher=TEST_CIPHER, limiter=LocalLimiter(), http_client=None,
+            runs=RunHooks(kick=kick),
+        )
+        # Side by side, so that several tasks of a batch find it settled.
+        await asyncio.gather(*(run_prompt_task(task_id, runtime) for task_id in task_ids))
+        assert kicks == [started.run_id] * 6
+        run = await get_run(runner_id, started.run_id)
+        assert {e: (c.sent, c.answered) for e, c in run.endpoints.items()} == {
+            "echo-a": (6, 6), "echo-b": (6, 6),
         }
 
 
