@@ -97,11 +97,13 @@ async def _step_run(run: AttackRun, runtime: Runtime, enqueue: Enqueue) -> RunSt
         await end_run(run, RunStatus.FAILED, reason=f"{run.attack_module}: {error}")
         return RunStatus.FAILED
     settings = await prompt_settings(session, run.workspace)
+    new_batches = await _unstored(run, planned, settings)
+    reserved = await _reserve_record_ids(run, new_batches)
     queued = False
     # The first prompt is queued as soon as it is stored, the rest after: when many runs start
     # together, each run's first answer then waits for one stored prompt, not for all of them.
-    for prompts in (planned[:1], planned[1:]):
-        task_ids = await _store(run, prompts, settings)
+    for part in (slice(None, 1), slice(1, None)):
+        task_ids = await _store(run, new_batches[part], reserved[part])
         if not task_ids:
             continue
         current = await AttackRun.get(run.id)
@@ -121,30 +123,35 @@ async def _step_run(run: AttackRun, runtime: Runtime, enqueue: Enqueue) -> RunSt
     return RunStatus.RUNNING
 
 
-async def _store(
+async def _unstored(
     run: AttackRun, planned: list[PlannedPrompt], settings: dict[str, object]
-) -> list[str]:
-    """Store batches of the step; the ids of the tasks stored. Commands are per step, not per
-    prompt, where they can be: a step of many runs started together competes with their
-    tasks for the database, and a run's first answer waits for its first step."""
+) -> list[NewBatch]:
+    """The batches of the planned prompts, but those stored already (a step cut short and
+    taken again finds some of its batches stored)."""
     if not planned:
         return []
     new_batches = [_new_batch(run, prompt, settings) for prompt in planned]
-    # A step cut short and taken again finds some of its batches stored already.
     stored = {
         batch.batch_id
         for batch in await PromptBatch.find(
             In(PromptBatch.id, [batch_key(run.workspace, new.batch_id) for new in new_batches])
         ).project(StoredBatch).to_list()
     }
-    new_batches = [new for new in new_batches if new.batch_id not in stored]
-    record_ids = await _reserve_record_ids(run, new_batches)
+    return [new for new in new_batches if new.batch_id not in stored]
+
+
+async def _store(
+    run: AttackRun, new_batches: list[NewBatch], reserved: list[dict[str, int]]
+) -> list[str]:
+    """Store batches of the step, each with its reserved record ids; the ids of the tasks
+    stored. Commands are per step, not per prompt, where they can be: a step of many runs
+    started together competes with their tasks for the database, and a run's first answer
+    waits for its first step."""
     task_ids: list[str] = []
     sent: Counter[str] = Counter()
-    for number, new in enumerate(new_batches):
-        reserved = {endpoint: ids[number] for endpoint, ids in record_ids.items() if ids[number]}
+    for new, record_ids in zip(new_batches, reserved, strict=True):
         try:
-            task_ids.extend(await store_batch(new, reserved))
+            task_ids.extend(await store_batch(new, record_ids))
         except BatchExists:
             continue
         sent.update(new.endpoints)
@@ -174,19 +181,19 @@ def _new_batch(run: AttackRun, prompt: PlannedPrompt, settings: dict[str, object
 
 async def _reserve_record_ids(
     run: AttackRun, new_batches: list[NewBatch]
-) -> dict[str, list[int]]:
-    """Each endpoint's record ids for the batches, in their order (0 where a batch does not
-    go to it): one reservation per endpoint for the whole step."""
+) -> list[dict[str, int]]:
+    """Each batch's record ids by endpoint, in the batches' order: one reservation per
+    endpoint for the whole step."""
     wanted = Counter(endpoint for new in new_batches for endpoint in new.endpoints)
-    record_ids: dict[str, list[int]] = {}
+    reserved: list[dict[str, int]] = [{} for _ in new_batches]
     for endpoint, count in wanted.items():
         ids = iter(await reserve_chat_record_ids(
             run.session_id, endpoint, count, workspace=run.workspace
         ))
-        record_ids[endpoint] = [
-            next(ids) if endpoint in new.endpoints else 0 for new in new_batches
-        ]
-    return record_ids
+        for record_ids, new in zip(reserved, new_batches, strict=True):
+            if endpoint in new.endpoints:
+                record_ids[endpoint] = next(ids)
+    return reserved
 
 
 async def end_run(run: AttackRun, status: RunStatus, *, reason: str = "") -> bool:

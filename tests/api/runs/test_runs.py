@@ -175,9 +175,9 @@ class TestSteps:
 
         monkeypatch.setattr(advancing, "reserve_chat_record_ids", counted)
         stored = await step_without_queueing(started.run_id)
-        # Four prompts to two endpoints: the first prompt's ids, then the other three's, per
-        # endpoint; not one reservation per task.
-        assert sorted(reservations) == [("echo-a", 1), ("echo-a", 3), ("echo-b", 1), ("echo-b", 3)]
+        # Four prompts to two endpoints: one reservation per endpoint for the whole step (its
+        # first prompt is stored and queued before the others all the same), not one per task.
+        assert sorted(reservations) == [("echo-a", 4), ("echo-b", 4)]
         tasks = await PromptTask.find_all().to_list()
         assert sorted(task.id for task in tasks) == sorted(stored)
         for endpoint in ("echo-a", "echo-b"):
