@@ -40,7 +40,10 @@ from service.api.context import require_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # The collection holding most of what each case's operations touch, where its floor is measured.
-FLOOR_COLLECTIONS = {"chats": "chat_buckets", "appends": "chat_buckets", "fanout": "chat_buckets"}
+FLOOR_COLLECTIONS = {
+    "chats": "chat_buckets", "appends": "chat_buckets", "fanout": "chat_buckets",
+    "redteam": "prompt_tasks",
+}
 CASES: dict[str, Callable[[RunContext], Awaitable[CaseResult]]] = {
     "sessions": sessions.run,
     "chats": chats.run,

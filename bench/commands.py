@@ -88,3 +88,30 @@ async def commands_per_request(
     for _ in range(requests):
         await call()
     return per_call(await server_commands(client) - before, requests)
+
+
+# The database server's own counters (`serverStatus.opcounters`), by the command name the
+# floor knows each by; "command" is every other command (findAndModify, aggregate, commits...).
+OPCOUNTER_NAMES = {
+    "query": "find", "getmore": "getMore", "insert": "insert", "update": "update",
+    "delete": "delete", "command": "command",
+}
+
+
+async def database_commands(client: Any) -> dict[str, int]:
+    """What the database server has run so far, by kind: every client's commands, so those
+    of processes the bench has no listener in (Sparring's workers) too."""
+    status = await client.admin.command("serverStatus")
+    counters = status.get("opcounters") or {}
+    return {name: int(counters.get(kind, 0)) for kind, name in OPCOUNTER_NAMES.items()}
+
+
+def counted_between(before: dict[str, int], after: dict[str, int], calls: int) -> Counted | None:
+    """Per call, what the database server ran between two `database_commands` readings."""
+    if not calls:
+        return None
+    by_name = {
+        name: (after.get(name, 0) - count) / calls
+        for name, count in before.items() if after.get(name, 0) != count
+    }
+    return Counted(sum(by_name.values()), by_name)

@@ -106,7 +106,7 @@ def operation_ms(figure: Figure) -> float | None:
     per_s = figure.sparring.get("per_s")
     # A rate under load: on a server running one command at a time, its inverse is the time
     # each operation held the server.
-    if figure.unit in ("records/s", "req/s") and per_s:
+    if figure.unit in ("records/s", "req/s", "prompts/s") and per_s:
         return 1000 / float(per_s)
     return None
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from bench.commands import Counted, counted_between, database_commands
 from bench.context import RunContext, log
 from bench.figures import CaseResult, Figure, rated
 from bench.moonshot.redteam_data import ATTACK_MODULE, add_attack_data
@@ -30,6 +31,7 @@ from bench.processes import Server
 from bench.redis_server import MISSING, redis_server, redis_server_path
 from bench.sparring import REPOSITORY, SparringDatabase, serve, server_data_dir, server_environment
 from bench.workers import sparring_workers
+from service.api.context import require_database
 from tests.support.fake_openai import VALID_TOKEN, Behaviour, FakeOpenAI
 
 CASE = "redteam"
@@ -58,6 +60,8 @@ class Measured:
     prompts: int
     endpoints: int
     detail: str
+    # Database commands per endpoint call, counted by the database server (Sparring only).
+    commands: Counted | None = None
 
     def rate(self) -> dict[str, Any]:
         calls = self.prompts * self.endpoints
@@ -150,6 +154,9 @@ async def sparring_run(server: Server, fake: FakeOpenAI, context: RunContext, ta
         session, names = await _setup(
             client, tag, fake, plan.redteam_prompts, plan.redteam_endpoints
         )
+        # Counted by the server: the run's commands come from Sparring's processes (its workers
+        # too), plus a few from the reads of the run's status that wait for its end.
+        commands_before = await database_commands(require_database().client)
         began = time.perf_counter()
         answer = await client.post(
             f"/api/v1/sessions/{session}/prompt", json={"user_prompt": SEED_PROMPT}
@@ -161,13 +168,17 @@ async def sparring_run(server: Server, fake: FakeOpenAI, context: RunContext, ta
             raise RunFailed("Starting the run answered no Location header for the run.")
         run = await _wait_for_run(client, location, plan.child_timeout_s)
         seconds = time.perf_counter() - began
+        commands = counted_between(
+            commands_before, await database_commands(require_database().client),
+            plan.redteam_prompts * plan.redteam_endpoints,
+        )
         _check_run(run, names, plan.redteam_prompts)
         await client.delete(f"/api/v1/sessions/{session}")
     ran_for = (
         f"{run['ended_at'] - run['started_at']:.2f} s by the run's own times"
         if run.get("ended_at") and run.get("started_at") else "no run times"
     )
-    return Measured(seconds, plan.redteam_prompts, plan.redteam_endpoints, ran_for)
+    return Measured(seconds, plan.redteam_prompts, plan.redteam_endpoints, ran_for, commands)
 
 
 async def in_process(context: RunContext, fake: FakeOpenAI) -> Measured:
@@ -241,6 +252,7 @@ def _figure(name: str, measure: str, ours: Measured, theirs: Measured | None,
         ours.rate(), None if theirs is None else theirs.rate(),
         note=f"{latency}; {ours.detail}"
         + ("" if theirs is None else f"; Moonshot: {theirs.detail}"),
+        commands=ours.commands,
     )
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.commands import Counted
+from bench.commands import Counted, counted_between
 from bench.figures import rated, timed
 from bench.floor import COUNTER_COLLECTION, PROBE_ID, CommandFloor, apply_floor, measure_floor
 
@@ -65,3 +65,14 @@ class TestApplyFloor:
         apply_floor([uncounted, own], FLOOR)
         assert uncounted.floor_ms is None and uncounted.gap_ms is None
         assert (own.floor_ms, own.gap_ms) == (7.0, 3.0)
+
+
+class TestCountedBetween:
+    def test_per_call_by_kind_of_what_the_server_ran_in_between(self):
+        before = {"find": 10, "update": 4, "insert": 0, "command": 7}
+        after = {"find": 30, "update": 24, "insert": 10, "command": 7}
+        counted = counted_between(before, after, calls=10)
+        assert counted == Counted(5.0, {"find": 2.0, "update": 2.0, "insert": 1.0})
+
+    def test_nothing_called_nothing_counted(self):
+        assert counted_between({"find": 1}, {"find": 3}, calls=0) is None

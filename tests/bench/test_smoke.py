@@ -101,6 +101,12 @@ class TestResultsJson:
             # No faster than the endpoints allow: each prompt waits for its answers.
             assert outcome["seconds"] >= TINY.redteam_latency_s
             assert outcome["per_s"] == pytest.approx(outcome["calls"] / outcome["seconds"])
+        # Counted by the database server, Redis workers included: each call reads its task,
+        # holds, appends and numbers and stores its event at the least.
+        for figure in results["figures"]:
+            if figure["case"] == "redteam":
+                assert figure["commands"] >= 6, figure["key"]
+                assert figure["command_mix"]["update"] >= 2, figure["key"]
 
     def test_each_figure_carries_the_fields_of_its_unit(self, results):
         for figure in results["figures"]:
