@@ -36,10 +36,10 @@ class TestBeanieQueries:
     async def test_beanie_expressions_merge_into_one_document(self, db):
         query = PromptTask.find(where(
             PromptTask.workspace == "w", In(PromptTask.status, [TaskStatus.QUEUED]),
-            GT(PromptTask.attempts, 1),
+            GT(PromptTask.chat_record_id, 1),
         ))
         assert query.get_filter_query() == {
-            "workspace": "w", "status": {"$in": ["queued"]}, "attempts": {"$gt": 1},
+            "workspace": "w", "status": {"$in": ["queued"]}, "chat_record_id": {"$gt": 1},
         }
 
     async def test_a_batch_s_tasks_are_read_through_their_index(self, db, tier, task_queue):
