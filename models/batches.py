@@ -44,6 +44,11 @@ def task_key(workspace: str, batch_id: str, endpoint: str) -> str:
     return SEPARATOR.join((workspace, batch_id, endpoint))
 
 
+def task_keys(batch: "PromptBatch") -> list[str]:
+    """The `_id`s of the batch's tasks, one per endpoint."""
+    return [task_key(batch.workspace, batch.batch_id, endpoint) for endpoint in batch.endpoints]
+
+
 class PromptBatch(Document):
     """One prompt sent to every endpoint of a session; `_id` is `workspace|batch_id`."""
 

@@ -11,7 +11,7 @@ from beanie.operators import In
 from pydantic import BaseModel, Field
 
 from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
-from models.batches import ANSWERED_TASK, UNFINISHED_BATCH, batch_key, task_key
+from models.batches import ANSWERED_TASK, UNFINISHED_BATCH, batch_key, task_keys
 from service.api.context import require_database
 from service.api.errors import NotFound
 from service.api.schemas import DEFAULT_WORKSPACE
@@ -89,8 +89,7 @@ def tasks_of(batch: PromptBatch) -> FindMany[PromptTask]:
     The embedded server plans a filter with an index only when the index holds every field it
     names, so a status is checked by the caller.
     """
-    keys = [task_key(batch.workspace, batch.batch_id, endpoint) for endpoint in batch.endpoints]
-    return PromptTask.find(In(PromptTask.id, keys))
+    return PromptTask.find(In(PromptTask.id, task_keys(batch)))
 
 
 async def task_places(task_ids: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -77,12 +77,13 @@ async def end_appended(task_ids: Sequence[str]) -> None:
     )
 
 
-async def cancel_tasks(task_ids: Sequence[str]) -> None:
-    """queued or running -> cancelled, for those of `task_ids` not yet appending."""
-    await PromptTask.get_pymongo_collection().update_many(
+async def cancel_tasks(task_ids: Sequence[str]) -> int:
+    """queued or running -> cancelled, for those of `task_ids` not yet appending; how many."""
+    result = await PromptTask.get_pymongo_collection().update_many(
         {"_id": {"$in": list(task_ids)}, "status": {"$in": _values(NOT_APPENDING)}},
         {"$set": {"status": TaskStatus.CANCELLED.value, "finished_at": time.time()}},
     )
+    return result.modified_count
 
 
 async def move_batch(

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from models import AttackRun, PromptBatch, PromptTask
-from models.batches import ANSWERED_TASK, TaskStatus, task_key
+from models.batches import ANSWERED_TASK, TaskStatus, task_keys
 from models.runs import UNFINISHED_RUN, run_key
 from service.api.runs.state import RunState, read_state
 from service.api.runs.transitions import endpoint_field
@@ -41,9 +41,9 @@ async def count_sent_each(run: AttackRun, amounts: Mapping[str, int]) -> None:
 async def count_batch(batch: PromptBatch) -> None:
     """Count the answers of a run's batch that has just ended; called once, by whoever ended
     it. Its tasks are read by `_id`, for the fields the count needs."""
-    keys = [task_key(batch.workspace, batch.batch_id, endpoint) for endpoint in batch.endpoints]
     tasks = PromptTask.get_pymongo_collection().find(
-        {"_id": {"$in": keys}}, {"endpoint": 1, "status": 1, "error": 1, "record.success": 1}
+        {"_id": {"$in": task_keys(batch)}},
+        {"endpoint": 1, "status": 1, "error": 1, "record.success": 1},
     )
     increments: Counter[str] = Counter()
     async for task in tasks:

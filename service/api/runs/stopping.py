@@ -2,13 +2,12 @@
 `stop_on_success`), or its calls keep failing (a 401, a 5xx after retries), which would only
 spend the rest of its budget the same way."""
 
-import time
 
 from models import AttackRun, PromptBatch, PromptTask, TaskStatus
 from models.batches import ANSWERED_TASK, batch_key
 from models.runs import run_key
 from service.api.prompting.settling import settle_batch
-from service.api.prompting.transitions import NOT_APPENDING
+from service.api.prompting.transitions import NOT_APPENDING, cancel_tasks
 from service.api.runs.counting import count_batch, count_sent
 from service.api.runs.transitions import stop_endpoint
 from service.redteam.records import is_error_record
@@ -17,7 +16,6 @@ FAILURES_IN_A_ROW = 3
 SUCCEEDED = "the attack succeeded (stop_on_success)"
 # How much of the last failed answer a stop reason quotes.
 QUOTED = 300
-NOT_APPENDING_VALUES = [status.value for status in NOT_APPENDING]
 
 
 async def after_answer(task: PromptTask) -> None:
@@ -71,17 +69,14 @@ async def _stop(run: AttackRun, endpoint: str, reason: str) -> None:
     waiting = {
         task["_id"]: task["batch_id"]
         async for task in collection.find(query, {"batch_id": 1, "status": 1})
-        if task["status"] in NOT_APPENDING_VALUES
+        if TaskStatus(task["status"]) in NOT_APPENDING
     }
     if not waiting:
         return
-    cancelled = await collection.update_many(
-        {"_id": {"$in": list(waiting)}, "status": {"$in": NOT_APPENDING_VALUES}},
-        {"$set": {"status": TaskStatus.CANCELLED.value, "finished_at": time.time()}},
-    )
+    cancelled = await cancel_tasks(list(waiting))
     batch_ids = list(dict.fromkeys(waiting.values()))
     # Never sent after all.
-    await count_sent(run, [endpoint], -cancelled.modified_count)
+    await count_sent(run, [endpoint], -cancelled)
     for batch_id in batch_ids:
         batch = await PromptBatch.get(batch_key(run.workspace, batch_id))
         if batch is not None:
