@@ -4,6 +4,7 @@ the fake OpenAI server receive exactly those."""
 import json
 import random
 import re
+from collections.abc import Sequence
 
 import pytest
 
@@ -99,13 +100,18 @@ async def test_the_attacker_is_asked_once_when_the_step_runs_twice(db, task_queu
     runner_id = await generator_setup(fake_openai, "malicious_question_generator")
     started = await start_run(runner_id, SEED_PROMPT)
     runtime = task_queue.broker.state[RUNTIME_STATE_KEY]
-    # The same step twice (a redelivery, a restart), then as the workers would go on.
-    assert await advance_run("default", started.run_id, runtime, task_queue.enqueue) is (
-        RunStatus.RUNNING
-    )
-    assert await advance_run("default", started.run_id, runtime, task_queue.enqueue) is (
-        RunStatus.RUNNING
-    )
+    held: list[str] = []
+
+    async def hold(task_ids: Sequence[str]) -> None:
+        held.extend(task_ids)
+
+    # The same step twice (a redelivery, a restart), its prompts held back so that neither
+    # step can find the run done; then as the workers would go on.
+    assert await advance_run("default", started.run_id, runtime, hold) is RunStatus.RUNNING
+    first_step = list(held)
+    assert await advance_run("default", started.run_id, runtime, hold) is RunStatus.RUNNING
+    assert first_step and held == first_step
+    await task_queue.enqueue(held)
     await task_queue.kick_run("default", runner_id, started.run_id)
     run = await finished_run(task_queue, runner_id, started.run_id)
 
