@@ -13,8 +13,11 @@ numbers its event on the session's counter at once), and their collections grow 
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
 
 from service.api.context import require_database
+
+DUPLICATE_KEY = 11000
 
 
 async def update_and_read(
@@ -34,3 +37,10 @@ async def update_and_read(
         return None
     found: dict[str, Any] | None = await collection.find_one({"_id": query["_id"]})
     return found
+
+
+def only_duplicates(error: BulkWriteError) -> bool:
+    """Whether every write a bulk write failed was refused for a duplicate key."""
+    return all(
+        failure.get("code") == DUPLICATE_KEY for failure in error.details.get("writeErrors", [])
+    )

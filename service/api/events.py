@@ -7,18 +7,20 @@ last, so a live stream survives restarts and may be served by any process.
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Hashable, Sequence
 from contextlib import ExitStack, aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from beanie import SortDirection
 from beanie.operators import GT
 from pydantic import BaseModel
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from models import EventCounter, EventKind, PromptTask, SessionEvent
 from models.events import event_counter_key, event_key
+from service.api.atomic import only_duplicates
+from service.api.coalescing import Coalescer
 from service.api.context import require_database
 from service.api.counters import increment
 from service.api.errors import InvalidInput
@@ -81,20 +83,18 @@ async def log_event(
 ) -> None:
     """Store the event `fact` once, with the session's next number.
 
-    Two commands: the number is taken first and the event stored with it, so a stored event
-    always has its number (a reader never waits on one being set). A second writer of a fact
-    finds it stored; the number it took is then given to a void event, which readers step
-    over, so they do not wait on it as on a gap.
+    The number is taken first and the event stored with it, so a stored event always has its
+    number (a reader never waits on one being set). Events of a session logged while the
+    previous ones are being stored go together: one command takes their numbers, one stores
+    them (`_store_events`). A second writer of a fact finds it stored; the number it took is
+    then given to a void event, which readers step over, so they do not wait on it as on a gap.
     """
     now = time.time()
-    seq = await _next_seq(workspace, session_id)
-    key = event_key(workspace, session_id, fact)
     event = SessionEvent(
-        id=key,
+        id=event_key(workspace, session_id, fact),
         workspace=workspace,
         session_id=session_id,
         session_epoch=session_epoch,
-        seq=seq,
         fact=fact,
         kind=kind,
         batch_id=batch_id,
@@ -102,19 +102,39 @@ async def log_event(
         numbered_at=now,
         **fields,
     )
+    await _EVENT_WRITES.call((workspace, session_id), event)
+
+
+async def _store_events(session: Hashable, events: Sequence[SessionEvent]) -> list[None]:
+    """Number the session's `events` in order with one `$inc` and store them in one insert."""
+    workspace, session_id = cast(tuple[str, str], session)
+    last = await _take_seqs(workspace, session_id, len(events))
+    numbered = [
+        event.model_copy(update={"seq": last - len(events) + 1 + index})
+        for index, event in enumerate(events)
+    ]
     try:
-        await event.insert()
-    except DuplicateKeyError:
-        await _stored_already(workspace, session_id, key, seq)
+        await SessionEvent.insert_many(numbered, ordered=False)
+    except BulkWriteError as error:
+        if not only_duplicates(error):
+            raise
+        for failure in error.details["writeErrors"]:
+            stored = numbered[failure["index"]]
+            await _stored_already(workspace, session_id, stored.id, cast(int, stored.seq))
+    return [None] * len(events)
 
 
-async def _next_seq(workspace: str, session_id: str) -> int:
+_EVENT_WRITES: Coalescer[SessionEvent, None] = Coalescer(_store_events)
+
+
+async def _take_seqs(workspace: str, session_id: str, count: int) -> int:
+    """Take the session's next `count` numbers; returns the last of them."""
     # Raw PyMongo: the counter's `$inc` must be atomic (`increment`).
     return await increment(
         EventCounter.get_pymongo_collection(),
         event_counter_key(workspace, session_id),
         "last_seq",
-        1,
+        count,
         {"workspace": workspace, "session_id": session_id},
     )
 

@@ -113,6 +113,24 @@ class TestFollowEvents:
         ]
         assert time.monotonic() - started < 10
 
+    async def test_events_logged_together_are_numbered_in_order_without_gaps(self, db):
+        runner_id = await create_session(endpoints=["echo-a"])
+        epoch = (await find_session(runner_id, "default")).created_epoch
+        facts = [f"batch|b{number}|done" for number in range(6)]
+        # One of them twice: its second number goes to a void event, still without a gap.
+        await asyncio.gather(*(
+            log_event("default", runner_id, epoch, fact, EventKind.BATCH, "b", status=fact)
+            for fact in [*facts, facts[2]]
+        ))
+        stored = await SessionEvent.find(SessionEvent.session_id == runner_id).to_list()
+        assert sorted(event.seq for event in stored) == list(range(1, 8))
+        assert await last_event_seq(runner_id) == 7
+        kept = sorted((event.seq, event.fact) for event in stored if event.kind is EventKind.BATCH)
+        assert [fact for _, fact in kept] == facts
+        assert [event.kind for event in stored].count(EventKind.VOID) == 1
+        events = await take(follow_events(runner_id, after=0, follow=False, gap_wait_s=30), 6)
+        assert [event.data["status"] for event in events] == facts
+
     async def test_an_event_is_stored_with_its_number(self, db):
         runner_id = await create_session(endpoints=["echo-a"])
         await log_event("default", runner_id, "1", "batch|b|done", EventKind.BATCH, "b",

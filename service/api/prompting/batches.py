@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
 from models.batches import ANSWERED_TASK, UNFINISHED_BATCH, batch_key, task_keys
+from service.api.coalescing import Coalescer
 from service.api.context import require_database
 from service.api.errors import NotFound
 from service.api.schemas import DEFAULT_WORKSPACE
@@ -90,6 +91,37 @@ def tasks_of(batch: PromptBatch) -> FindMany[PromptTask]:
     names, so a status is checked by the caller.
     """
     return PromptTask.find(In(PromptTask.id, task_keys(batch)))
+
+
+async def read_task(task_id: str) -> PromptTask | None:
+    """The stored task (None for one that does not exist); tasks this process starts while
+    others are being read are read together, in one query by `_id`."""
+    return await _TASK_READS.call(None, task_id)
+
+
+async def _read_together(_: Hashable, task_ids: Sequence[str]) -> list[PromptTask | None]:
+    found = {
+        task.id: task for task in await PromptTask.find(In(PromptTask.id, list(task_ids))).to_list()
+    }
+    return [found.get(task_id) for task_id in task_ids]
+
+
+_TASK_READS: Coalescer[str, PromptTask | None] = Coalescer(_read_together)
+
+
+async def task_outcomes(batch: PromptBatch) -> list[TaskOutcome]:
+    """The status and error of each of the batch's tasks, as stored after the caller's last
+    write: the batch's tasks ending side by side in this process share one read, made after
+    the last of them asked."""
+    return await _OUTCOME_READS.call(batch.id, batch)
+
+
+async def _outcomes_once(_: Hashable, batches: Sequence[PromptBatch]) -> list[list[TaskOutcome]]:
+    outcomes = await tasks_of(batches[0]).project(TaskOutcome).to_list()
+    return [outcomes] * len(batches)
+
+
+_OUTCOME_READS: Coalescer[PromptBatch, list[TaskOutcome]] = Coalescer(_outcomes_once)
 
 
 async def task_places(task_ids: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -15,6 +15,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from models import BatchStatus, PromptBatch, PromptTask, RegistryKind
 from models.batches import batch_key, task_key
+from service.api.atomic import only_duplicates
 from service.api.chats import reserve_chat_record_id
 from service.api.errors import InvalidInput
 from service.api.limits import DEFAULT_LIMITS, Limits, check_prompt_cost
@@ -29,7 +30,6 @@ from service.api.transactions import in_transaction
 from service.redteam.pipeline import PromptSettings
 
 DEFAULT_HISTORY_LENGTH = 10
-DUPLICATE_KEY = 11000
 
 
 
@@ -179,7 +179,7 @@ async def store_batch(new: NewBatch, record_ids: Mapping[str, int] | None = None
     try:
         await in_transaction(store)
     except (DuplicateKeyError, BulkWriteError) as error:
-        if isinstance(error, BulkWriteError) and not _only_duplicates(error):
+        if isinstance(error, BulkWriteError) and not only_duplicates(error):
             raise
         raise BatchExists(new.batch_id) from None
     await log_batch_status(batch, BatchStatus.QUEUED)
@@ -188,12 +188,6 @@ async def store_batch(new: NewBatch, record_ids: Mapping[str, int] | None = None
 
 class BatchExists(Exception):
     """A batch with this id is stored already (an attack prompt planned twice)."""
-
-
-def _only_duplicates(error: BulkWriteError) -> bool:
-    return all(
-        failure.get("code") == DUPLICATE_KEY for failure in error.details.get("writeErrors", [])
-    )
 
 
 async def api_send_prompt(

@@ -23,7 +23,7 @@ from service.api.chats import recent_chat_records
 from service.api.context import require_database
 from service.api.endpoints import load_target
 from service.api.errors import NotFound
-from service.api.prompting.batches import task_status
+from service.api.prompting.batches import read_task, task_status
 from service.api.prompting.local import ProcessBatches, ProcessTargets
 from service.api.prompting.settling import (
     finish_alongside,
@@ -95,7 +95,7 @@ async def run_prompt_task(task_id: str, runtime: Runtime) -> TaskStatus | None:
     # may call its endpoint again either way, and the hold lets only one copy's record in, so
     # a claim would be one more write on every call for nothing. A task is deleted with its
     # session; one deleted meanwhile takes the task along and the hold fails.
-    task = await PromptTask.get(task_id)
+    task = await read_task(task_id)
     if task is None:
         log.warning("Prompt task %s does not exist; nothing to run.", task_id)
         return None
@@ -153,7 +153,7 @@ async def _left_queued(task: PromptTask, runtime: Runtime) -> TaskStatus:
 
 
 async def _catch_up(task_id: str, runtime: Runtime) -> TaskStatus | None:
-    task = await PromptTask.get(task_id)
+    task = await read_task(task_id)
     if task is None:
         return None
     if task.status is TaskStatus.APPENDING:

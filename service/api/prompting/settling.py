@@ -14,7 +14,7 @@ from models.batches import UNFINISHED_BATCH, UNFINISHED_TASK, task_key
 from service.api.chats import append_chat_record
 from service.api.events import log_event
 from service.api.filters import where
-from service.api.prompting.batches import TaskId, TaskOutcome, batch_status, tasks_of
+from service.api.prompting.batches import TaskId, batch_status, task_outcomes, tasks_of
 from service.api.prompting.transitions import (
     cancel_tasks,
     end_appended,
@@ -124,7 +124,7 @@ async def settle_batch(
     `relog=False` for a caller that knows whoever set the status before it logged it too:
     the tasks of a batch ending side by side, each settling it, where all but one find it set.
     """
-    outcomes = await tasks_of(batch).project(TaskOutcome).to_list()
+    outcomes = await task_outcomes(batch)
     if any(outcome.status in UNFINISHED_TASK for outcome in outcomes):
         return False
     if any(outcome.status is TaskStatus.CANCELLED for outcome in outcomes):

@@ -11,12 +11,13 @@ stay plain filtered updates, here and nowhere else. Reads and inserts go through
 """
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import Any, cast
 
 from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
 from models.batches import UNFINISHED_BATCH
 from service.api.atomic import update_and_read
+from service.api.coalescing import Coalescer
 
 # The steps a task may be run, held or cancelled from: it has not built its record yet.
 NOT_APPENDING = (TaskStatus.QUEUED, TaskStatus.RUNNING)
@@ -52,11 +53,20 @@ async def hold_record(task_id: str, record: dict[str, Any], error: str) -> bool:
 
 
 async def mark_done(task_id: str) -> None:
-    """appending -> done, once its record is appended (a no-op for a task already done)."""
-    await PromptTask.get_pymongo_collection().update_one(
-        {"_id": task_id, "status": TaskStatus.APPENDING.value},
-        {"$set": {"status": TaskStatus.DONE.value, "finished_at": time.time()}},
-    )
+    """appending -> done, once its record is appended (a no-op for a task already done).
+
+    Tasks of this process ending while others' ends are being written go together in one
+    update (`end_appended`).
+    """
+    await _DONE_WRITES.call(None, task_id)
+
+
+async def _mark_done_together(_: Hashable, task_ids: Sequence[str]) -> list[None]:
+    await end_appended(task_ids)
+    return [None] * len(task_ids)
+
+
+_DONE_WRITES: Coalescer[str, None] = Coalescer(_mark_done_together)
 
 
 async def note_appended(batch_id: str, endpoint: str) -> PromptBatch | None:
@@ -91,12 +101,22 @@ async def move_batch(
 ) -> bool:
     """One of `from_` -> `status` (`batch_id` is the batch's `_id`); False if it was in none.
 
-    A final status also stamps `finished_at`.
+    A final status also stamps `finished_at`. Callers of this process making the same move
+    together (the tasks of a batch that ended side by side) send it once; the first of them
+    is the one that made it, if it was made.
     """
+    return await _BATCH_MOVES.call((batch_id, status, tuple(from_)), None)
+
+
+async def _move_once(move: Hashable, callers: Sequence[None]) -> list[bool]:
+    batch_id, status, from_ = cast(tuple[str, BatchStatus, tuple[BatchStatus, ...]], move)
     changes: dict[str, Any] = {"status": status.value}
     if status not in UNFINISHED_BATCH:
         changes["finished_at"] = time.time()
     result = await PromptBatch.get_pymongo_collection().update_one(
         {"_id": batch_id, "status": {"$in": _values(from_)}}, {"$set": changes}
     )
-    return bool(result.modified_count)
+    return [bool(result.modified_count)] + [False] * (len(callers) - 1)
+
+
+_BATCH_MOVES: Coalescer[None, bool] = Coalescer(_move_once)

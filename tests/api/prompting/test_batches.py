@@ -5,16 +5,19 @@ import time
 
 import pytest
 
-from models import BatchStatus
+from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
+from models.batches import batch_key
 from service.api.errors import NotFound
 from service.api.notifier import EventNotifier
 from service.api.prompting import (
     ProcessBatches,
     api_send_prompt,
     cancel_prompts,
+    create_batch,
     get_batch,
     wait_for_batch,
 )
+from service.api.prompting.batches import read_task, task_outcomes
 from tests.api.prompting.support import fake_endpoint
 from tests.factories import create_endpoint, create_session
 from tests.support.fake_openai import Behaviour
@@ -135,3 +138,40 @@ class TestGetBatch:
             await get_batch(runner_id, result.batch_id, workspace="team-b")
         with pytest.raises(NotFound):
             await cancel_prompts(runner_id, workspace="team-b")
+
+
+class TestReadTogether:
+    """Tasks read, and a batch's outcomes read, by many callers at once: each gets what is
+    stored for it, as stored after its own last write."""
+
+    async def test_each_reader_gets_its_own_task_and_none_for_a_missing_one(self, db):
+        for name in ("Echo A", "Echo B", "Echo C"):
+            await create_endpoint(name)
+        runner_id = await create_session(endpoints=["echo-a", "echo-b", "echo-c"])
+        _, task_ids = await create_batch(runner_id, "Hi")
+        wanted = [*task_ids, "default|no-such-batch|echo-a", task_ids[0]]
+        tasks = await asyncio.gather(*(read_task(task_id) for task_id in wanted))
+        assert [None if task is None else task.id for task in tasks] == [
+            *task_ids, None, task_ids[0],
+        ]
+        assert [task.endpoint for task in tasks[:3]] == ["echo-a", "echo-b", "echo-c"]
+
+    async def test_outcomes_read_after_each_callers_write(self, db):
+        for name in ("Echo A", "Echo B"):
+            await create_endpoint(name)
+        runner_id = await create_session(endpoints=["echo-a", "echo-b"])
+        batch, task_ids = await create_batch(runner_id, "Hi")
+        stored = await PromptBatch.get(batch_key("default", batch))
+
+        async def end_then_read(task_id: str) -> list[TaskStatus]:
+            await PromptTask.get_pymongo_collection().update_one(
+                {"_id": task_id}, {"$set": {"status": TaskStatus.DONE.value}}
+            )
+            return [outcome.status for outcome in await task_outcomes(stored)]
+
+        first, second = await asyncio.gather(*(end_then_read(task_id) for task_id in task_ids))
+        # Whichever wrote last, its read saw both ends.
+        assert TaskStatus.QUEUED not in first or TaskStatus.QUEUED not in second
+        assert [outcome.status for outcome in await task_outcomes(stored)] == [
+            TaskStatus.DONE, TaskStatus.DONE,
+        ]

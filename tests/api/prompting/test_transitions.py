@@ -90,6 +90,22 @@ class TestMarkDone:
         assert await status_of(task_id) is TaskStatus.CANCELLED
 
 
+    async def test_tasks_ending_together_each_move_from_appending_only(self, db):
+        for name in ("Echo A", "Echo B", "Echo C"):
+            await create_endpoint(name)
+        runner_id = await create_session(endpoints=["echo-a", "echo-b", "echo-c"])
+        _, task_ids = await create_batch(runner_id, "Hi")
+        statuses = [TaskStatus.APPENDING, TaskStatus.CANCELLED, TaskStatus.APPENDING]
+        for task_id, status in zip(task_ids, statuses, strict=True):
+            await PromptTask.get_pymongo_collection().update_one(
+                {"_id": task_id}, {"$set": {"status": status.value}}
+            )
+        await asyncio.gather(*(mark_done(task_id) for task_id in task_ids))
+        assert [await status_of(task_id) for task_id in task_ids] == [
+            TaskStatus.DONE, TaskStatus.CANCELLED, TaskStatus.DONE,
+        ]
+
+
 class TestMoveBatch:
     async def test_from_the_given_statuses_only_stamping_a_final_one(self, db):
         await create_endpoint("Echo A")
@@ -103,6 +119,22 @@ class TestMoveBatch:
         assert await move_batch(key, BatchStatus.DONE, from_=(BatchStatus.RUNNING,))
         batch = await PromptBatch.get(key)
         assert batch is not None and batch.status is BatchStatus.DONE and batch.finished_at
+
+    async def test_of_callers_moving_it_together_exactly_one_moved_it(self, db):
+        await create_endpoint("Echo A")
+        runner_id = await create_session(endpoints=["echo-a"])
+        batch_id, _ = await create_batch(runner_id, "Hi")
+        key = batch_key("default", batch_id)
+        unfinished = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+        moved = await asyncio.gather(
+            *(move_batch(key, BatchStatus.DONE, from_=unfinished) for _ in range(4)),
+            move_batch(key, BatchStatus.CANCELLED, from_=unfinished),
+        )
+        # One of the two moves won, and one caller of it.
+        assert moved.count(True) == 1
+        batch = await PromptBatch.get(key)
+        assert batch is not None
+        assert batch.status is (BatchStatus.DONE if any(moved[:4]) else BatchStatus.CANCELLED)
 
 
 class TestStartBatch:
