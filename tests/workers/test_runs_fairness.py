@@ -1,11 +1,12 @@
 """Many red-teaming runs at once share the workers fairly and every endpoint's limit holds.
 
 Twenty runs over the same five endpoints start together; one endpoint allows two calls at
-once. Each run has ten `charswap_attack` prompts (the issue's case has fifty: five times the
-time, the same shape) and stores half of them with its first step, so the first steps alone
-queue half of all the work: first come, first served would answer the last run only after the
-others' halves (past the first quarter of the time). Slots go round robin over sessions, so
-every run has answers early.
+once. On a real server each run has fifty `charswap_attack` prompts, the issue's case (5,000
+calls); the in-memory tier, whose fake reads every document of a collection on each query, runs
+the same test with ten (the same shape, a fifth of the time). Each run stores half of its
+prompts with its first step, so the first steps alone queue half of all the work: first come,
+first served would answer the last run only after the others' halves (past the first quarter of
+the time). Slots go round robin over sessions, so every run has answers early.
 """
 
 import asyncio
@@ -21,15 +22,13 @@ from tests.factories import create_endpoint, create_session
 from tests.support.fake_openai import VALID_TOKEN, Behaviour, FakeOpenAI
 
 RUNS = 20
-PROMPTS = 10
+PROMPTS = {"server": 50, "memory": 10}
 WIDE = ("wide-1", "wide-2", "wide-3", "wide-4")
 NARROW = "narrow"
 NARROW_CONCURRENCY = 2
 WIDE_LATENCY_S = 0.02
 # The narrow endpoint bounds the whole: RUNS * PROMPTS calls, two at a time.
 NARROW_LATENCY_S = 0.01
-# Half of each run's prompts stored by its first step.
-CONFIGURATIONS = {"max_iteration": PROMPTS, "seed": 3, "parallel_prompts": PROMPTS // 2}
 SEED_PROMPT = "Describe the safety procedures for handling dangerous laboratory chemicals"
 # Slots of one process: the service's default.
 WORKER_MAX_TASKS = 100
@@ -54,9 +53,12 @@ async def shared_endpoints(fake: FakeOpenAI, workspace: str = "default") -> list
     return names
 
 
-async def start_runs(endpoints: list[str]) -> list[tuple[str, str]]:
-    """RUNS sessions on the same endpoints, each with a run stored (nothing queued yet)."""
-    await configure_entry("attack-module", "charswap_attack", configurations=CONFIGURATIONS)
+async def start_runs(endpoints: list[str], prompts: int) -> list[tuple[str, str]]:
+    """RUNS sessions on the same endpoints, each with a run of `prompts` stored (nothing queued
+    yet); half of each run's prompts are stored by its first step."""
+    await configure_entry("attack-module", "charswap_attack", configurations={
+        "max_iteration": prompts, "seed": 3, "parallel_prompts": prompts // 2,
+    })
     started = []
     for number in range(RUNS):
         runner_id = await create_session(
@@ -89,7 +91,7 @@ async def first_answers(runs: list[tuple[str, str]]) -> dict[str, float]:
 
 
 async def assert_fair_and_complete(
-    runs: list[tuple[str, str]], started_at: float, fake: FakeOpenAI
+    runs: list[tuple[str, str]], started_at: float, fake: FakeOpenAI, prompts: int
 ) -> dict[str, float]:
     """Every run done with every answer once; every run answered within the first quarter;
     the narrow endpoint never had more than its limit in flight. Returns each run's first
@@ -105,13 +107,13 @@ async def assert_fair_and_complete(
     for view in views:
         assert view.status is RunStatus.DONE, (view.run_id, view.reason)
         assert view.totals.model_dump() == {
-            "sent": PROMPTS * 5, "answered": PROMPTS * 5, "failed": 0, "successful": 0,
+            "sent": prompts * 5, "answered": prompts * 5, "failed": 0, "successful": 0,
         }, view.run_id
     for runner, _ in runs:
         chats = await api_get_all_chats_from_session(runner)
         for endpoint, records in chats.items():
             ids = [record["chat_record_id"] for record in records]
-            assert len(ids) == len(set(ids)) == PROMPTS, (runner, endpoint)
+            assert len(ids) == len(set(ids)) == prompts, (runner, endpoint)
     assert await PromptTask.get_pymongo_collection().count_documents(
         {"status": {"$in": [status.value for status in UNFINISHED_TASK]}}
     ) == 0
@@ -128,19 +130,22 @@ async def assert_fair_and_complete(
     )
     # Never above the limit, and the limit was used: the endpoint was saturated throughout.
     assert fake.max_in_flight[NARROW] == NARROW_CONCURRENCY
-    assert len(fake.calls_for(NARROW)) == RUNS * PROMPTS
+    assert len(fake.calls_for(NARROW)) == RUNS * prompts
     return shares
 
 
-async def test_twenty_runs_in_process_share_the_slots_and_the_limit(db, settings, fake_openai):
+async def test_twenty_runs_in_process_share_the_slots_and_the_limit(
+    db, tier, settings, fake_openai
+):
+    prompts = PROMPTS[tier]
     queue = TaskQueue(settings.model_copy(update={"worker_max_tasks": WORKER_MAX_TASKS}))
     await queue.start()
     try:
         endpoints = await shared_endpoints(fake_openai)
-        runs = await start_runs(endpoints)
+        runs = await start_runs(endpoints, prompts)
         started_at = await kick_together(queue, runs)
         async with asyncio.timeout(600):
             await queue.wait_idle()
     finally:
         await queue.stop()
-    await assert_fair_and_complete(runs, started_at, fake_openai)
+    await assert_fair_and_complete(runs, started_at, fake_openai, prompts)
