@@ -25,11 +25,15 @@ class Figure:
     # Database commands Sparring sent per operation (a PyMongo command listener), when counted.
     commands: float | None = None
     # The server's own floor for those commands (commands/op × its time per trivial command,
-    # measured in the same run at the same data size) and what the measured time adds to it.
+    # measured in the same run at the same data size), and what the measured time adds to the
+    # time the operation's own commands took (`database_ms`): ours, not the database's.
     floor_ms: float | None = None
     gap_ms: float | None = None
     # `commands` by command name, where the case counted them so.
     command_mix: dict[str, float] | None = None
+    # Milliseconds per operation with at least one of its commands in flight (sent, not yet
+    # answered and decoded), where timed: the database's share of the work at that size.
+    database_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +67,7 @@ def timed(
     return Figure(
         key=f"{case}.{name}.{size}", case=case, measure=measure, size=size, unit="ms",
         sparring=ours, moonshot=theirs, advantage=advantage, note=note,
-        commands=_total(commands), command_mix=_mix(commands),
+        commands=_total(commands), command_mix=_mix(commands), database_ms=_database(commands),
     )
 
 
@@ -85,7 +89,7 @@ def rated(
     return Figure(
         key=f"{case}.{name}.{size}", case=case, measure=measure, size=size, unit=unit,
         sparring=sparring, moonshot=moonshot, advantage=advantage, note=note,
-        commands=_total(commands), command_mix=_mix(commands),
+        commands=_total(commands), command_mix=_mix(commands), database_ms=_database(commands),
     )
 
 
@@ -95,6 +99,10 @@ def _total(commands: float | Counted | None) -> float | None:
 
 def _mix(commands: float | Counted | None) -> dict[str, float] | None:
     return commands.by_name if isinstance(commands, Counted) else None
+
+
+def _database(commands: float | Counted | None) -> float | None:
+    return commands.database_ms if isinstance(commands, Counted) else None
 
 
 def rate_of(records: int, seconds: float, samples_s: list[float] | None = None) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 On the embedded server, which runs one command at a time, an operation of `c` commands cannot
 take less than `c` trivial commands do at the same moment and data size. So each figure with a
-command count gets `floor = commands/op × time per command` and `gap = measured - floor`: the
-gap is what our code (and the client) adds; the floor is the server's.
+command count gets `floor = commands/op × time per command`: what the number of round trips
+alone costs. Where the case timed its commands in flight (`Figure.database_ms`, the server's
+time for that very work, at that size), `gap = measured - database_ms` is what our code adds.
 """
 
 import statistics
@@ -112,9 +113,9 @@ def operation_ms(figure: Figure) -> float | None:
 
 
 def apply_floor(figures: list[Figure], floor: CommandFloor) -> None:
-    """Give each counted figure that has none yet its floor and gap, from `floor`: each command
-    at its kind's time where the figure has them by name, else at the mean of a find and an
-    update."""
+    """Give each counted figure that has none yet its floor, from `floor` (each command at its
+    kind's time where the figure has them by name, else at the mean of a find and an update),
+    and its gap where its commands were timed."""
     for figure in figures:
         if figure.commands is None or figure.floor_ms is not None:
             continue
@@ -125,4 +126,5 @@ def apply_floor(figures: list[Figure], floor: CommandFloor) -> None:
         else:
             figure.floor_ms = figure.commands * floor.per_command_ms
         measured = operation_ms(figure)
-        figure.gap_ms = None if measured is None else measured - figure.floor_ms
+        if measured is not None and figure.database_ms is not None:
+            figure.gap_ms = measured - figure.database_ms

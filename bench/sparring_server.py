@@ -31,13 +31,13 @@ BENCH_MAX_STREAMS = 1_000
 
 
 def counting(app: Any, counter: CommandCounter) -> Any:
-    """`app`, but `GET COMMANDS_PATH` answers the commands sent so far: {"count": n}."""
+    """`app`, but `GET COMMANDS_PATH` answers the commands sent so far (`Reading.to_dict`)."""
 
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] != COMMANDS_PATH:
             await app(scope, receive, send)
             return
-        body = json.dumps({"count": counter.count, "by_name": counter.by_name}).encode()
+        body = json.dumps(counter.reading().to_dict()).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})

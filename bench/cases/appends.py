@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cases.chats import page_cursor
-from bench.commands import CommandCounter, Counted, measure_counted
+from bench.commands import CommandCounter, Counted, Tally, counted_between, measure_counted
 from bench.context import RunContext, log
 from bench.figures import CaseResult, Figure, rate_of, rated, timed
 from bench.floor import apply_floor, measure_floor
@@ -121,7 +121,7 @@ async def fill(plan: Plan, counter: CommandCounter) -> Fill:
         started = time.perf_counter()
         if last:
             controls = await _reserved_records(control, plan.fill_window)
-            before, names_before = counter.count, dict(counter.by_name)
+            before = counter.reading()
             for record, other in zip(records, controls, strict=True):
                 began = time.perf_counter()
                 await _append(result.runner, record)
@@ -130,14 +130,7 @@ async def fill(plan: Plan, counter: CommandCounter) -> Fill:
                 await _append(control, other)
                 result.control.append(time.perf_counter() - began)
             seconds = sum(result.last)
-            result.last_commands = Counted(
-                (counter.count - before) / (2 * len(records)),
-                {
-                    name: (count - names_before.get(name, 0)) / (2 * len(records))
-                    for name, count in counter.by_name.items()
-                    if count != names_before.get(name, 0)
-                },
-            )
+            result.last_commands = counted_between(before, counter.reading(), 2 * len(records))
         elif window in sampled:
             timings = await measure_async(
                 lambda i, batch=records: _append(result.runner, batch[i]),
@@ -160,39 +153,26 @@ async def fill(plan: Plan, counter: CommandCounter) -> Fill:
 
 async def _pages_side_by_side(
     runner: str, pages: dict[str, dict[str, Any]], plan: Plan, counter: CommandCounter
-) -> dict[str, tuple[list[float], Counted]]:
+) -> dict[str, tuple[list[float], Counted | None]]:
     """Each page read in turn, call after call, so that all see the same moments of the server
     (read first after the fill, one alone would pay for the server's work on what the fill left),
     with the commands each sent."""
     samples: dict[str, list[float]] = {name: [] for name in pages}
-    sent: dict[str, dict[str, int]] = {name: {} for name in pages}
+    sent = {name: Tally() for name in pages}
 
     async def each_page(_: int) -> None:
         for name, where in pages.items():
-            before = dict(counter.by_name)
+            before = counter.reading()
             began = time.perf_counter()
             await asyncio.wait_for(
                 read_page(runner, workspace=WORKSPACE, limit=plan.page_size, **where),
                 PAGE_TIMEOUT_S,
             )
             samples[name].append(time.perf_counter() - began)
-            for command, count in counter.by_name.items():
-                if count != before.get(command, 0):
-                    sent[name][command] = (
-                        sent[name].get(command, 0) + count - before.get(command, 0)
-                    )
+            sent[name].add(before, counter.reading())
 
     await measure_async(each_page, plan.calls)
-    return {
-        name: (
-            samples[name],
-            Counted(
-                sum(sent[name].values()) / len(samples[name]),
-                {command: count / len(samples[name]) for command, count in sent[name].items()},
-            ),
-        )
-        for name in pages
-    }
+    return {name: (samples[name], sent[name].counted(len(samples[name]))) for name in pages}
 
 
 def _fill_figures(plan: Plan, filled: Fill) -> list[Figure]:

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from bench.commands import per_call, server_commands
+from bench.commands import Counted, counted_between, server_commands
 from bench.context import RunContext, log
 from bench.figures import CaseResult, timed
 from bench.processes import Server
@@ -50,7 +50,7 @@ async def prompt_times(
 
 async def measure(
     server: Server, context: RunContext, fake: FakeOpenAI
-) -> tuple[dict[str, list[float]], int, dict[str, float | None]]:
+) -> tuple[dict[str, list[float]], int, dict[str, Counted | None]]:
     """Wall times of prompts to one and to all endpoints, the most calls seen at once, and
     the commands the server sent per prompt (counted on the server, its background included)."""
     plan = context.plan
@@ -72,15 +72,15 @@ async def measure(
             if created.status_code != 200:
                 raise RuntimeError(f"Creating the {name} session: {created.text[:200]}")
         samples = {}
-        commands: dict[str, float | None] = {}
+        commands: dict[str, Counted | None] = {}
         for name, used in sessions.items():
             before = await server_commands(client)
             samples[name] = await prompt_times(
                 client, f"bench-fanout-{name}", used, plan.fanout_repeats
             )
             # The untimed warm-up prompt is counted too.
-            commands[name] = per_call(
-                await server_commands(client) - before, plan.fanout_repeats + 1
+            commands[name] = counted_between(
+                before, await server_commands(client), plan.fanout_repeats + 1
             )
             if name == "many":
                 peak = fake.max_in_flight.get(MODEL, 0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from bench.commands import commands_per_request
+from bench.commands import Counted, commands_per_request
 from bench.context import RunContext, log
 from bench.figures import CaseResult, rated, timed
 from bench.load import load
@@ -67,11 +67,11 @@ async def measure(server: Server, context: RunContext) -> dict[str, dict[str, An
 COUNTED_REQUESTS = 20
 
 
-async def count_commands(server: Server, sessions: int) -> dict[str, float | None]:
+async def count_commands(server: Server, sessions: int) -> dict[str, Counted | None]:
     """Commands Sparring's server sends per request of each route, and per conditional
     `GET /api/v1/sessions` that its ETag answers 304."""
     async with httpx.AsyncClient(base_url=server.base_url, timeout=60.0) as client:
-        counted: dict[str, float | None] = {}
+        counted: dict[str, Counted | None] = {}
         for route in ROUTES:
             path = paths(route, sessions)[0]
 
@@ -88,7 +88,7 @@ async def _ok(request: Any) -> None:
         raise RuntimeError(f"Sparring answered {answer.status_code}: {answer.text[:200]}")
 
 
-async def conditional_list(server: Server, bound: Any) -> tuple[list[float], float | None]:
+async def conditional_list(server: Server, bound: Any) -> tuple[list[float], Counted | None]:
     """`GET /api/v1/sessions` with the ETag of the listing: times and commands per request."""
     async with httpx.AsyncClient(base_url=server.base_url, timeout=60.0) as client:
         tag = (await client.get("/api/v1/sessions")).headers.get("etag")
