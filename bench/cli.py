@@ -6,7 +6,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from bench.moonshot.driver import MoonshotDriver, MoonshotError
 from bench.moonshot.venv import HOME, ensure_venv
 from bench.plan import PLANS
 from bench.processes import ServerError
+from bench.profiles import profile_case
 from bench.sparring import open_sparring
 from bench.targets import check_all
 from service.api.context import require_database
@@ -73,6 +75,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="measure Sparring alone (no Moonshot virtualenv needed)")
     parser.add_argument("--cases", default=",".join(CASES),
                         help=f"comma-separated subset of {', '.join(CASES)}")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample every process with py-spy during each case and write "
+                             "profiles/<case>.md (sampling slows the run: take figures from a "
+                             "run without it)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where results go (default: bench/results/<time>)")
     parser.add_argument("--mongodb-uri", default=None,
@@ -112,7 +118,8 @@ async def run(arguments: argparse.Namespace) -> tuple[Path, bool]:
             for name in arguments.cases.split(","):
                 case_started = time.perf_counter()
                 try:
-                    result = await CASES[name](context)
+                    async with _profiled(arguments.profile, name, out_dir, notes):
+                        result = await CASES[name](context)
                 except (
                     MoonshotError, ServerError, httpx.HTTPError, imports.ImportMismatch,
                     redteam.RunFailed,
@@ -156,6 +163,23 @@ async def run(arguments: argparse.Namespace) -> tuple[Path, bool]:
     json_path, markdown_path = report.write(out_dir, figures, checks, run_info, series, notes)
     log.info("Wrote %s and %s", json_path, markdown_path)
     return out_dir, not failed
+
+
+@asynccontextmanager
+async def _profiled(
+    wanted: bool, case: str, out_dir: Path, notes: list[str]
+) -> AsyncIterator[None]:
+    """`profile_case` when `--profile` asked for it; says in `notes` where the profile is."""
+    if not wanted:
+        yield
+        return
+    async with profile_case(case, out_dir) as profiled:
+        yield
+    notes.append(
+        profiled.problem
+        or f"{case}: where each process's CPU went, in {profiled.path and profiled.path.name} "
+        "under profiles/"
+    )
 
 
 def _plot(out_dir: Path, series: dict[str, Any], figures: list[Figure]) -> list[str]:

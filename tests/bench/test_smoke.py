@@ -238,6 +238,27 @@ class TestRedteamWithoutRedis:
         assert "the Redis variant was not run" in table
 
 
+class TestProfile:
+    def test_each_case_gets_where_its_processes_spent_their_cpu(self, server_uri, tmp_path):
+        completed = run_bench(
+            "--tiny", "--sparring-only", "--cases", "chats,fanout", "--profile",
+            "--mongodb-uri", server_uri,
+            "--out", str(tmp_path / "results"), "--work-dir", str(tmp_path / "work"),
+        )
+        assert completed.returncode == 0, completed.stderr[-4000:]
+        results = json.loads((tmp_path / "results" / "results.json").read_text())
+        for case in ("chats", "fanout"):
+            assert f"{case}: where each process's CPU went, in {case}.md under profiles/" in (
+                results["notes"]
+            )
+        chats = (tmp_path / "results" / "profiles" / "chats.md").read_text()
+        # The chats case reads in the bench's own process.
+        assert "## python -m bench" in chats and "CPU s" in chats
+        # The fanout case prompts Sparring's HTTP server, a process the bench started.
+        fanout = (tmp_path / "results" / "profiles" / "fanout.md").read_text()
+        assert "## python -m bench.sparring_server" in fanout
+
+
 class TestCommandLine:
     def test_an_unknown_case_is_refused_naming_it(self):
         completed = run_bench("--cases", "sessions,nope", timeout=60)
