@@ -30,6 +30,9 @@ MISSING = (
 _PROCESS_FRAME = re.compile(r'^process (\d+):"(.*)"$')
 # `name (file.py:123)`: the line number makes every line of a function a function of its own.
 _LINE = re.compile(r":\d+\)$")
+# A process starting (the HTTP server of a case) imports its modules: one line, not fifty.
+IMPORTING = "(importing modules)"
+_IMPORT_FRAME = "<frozen importlib._bootstrap>"
 
 
 @dataclass
@@ -61,7 +64,8 @@ def parse_raw(text: str) -> dict[int, ProcessProfile]:
             continue
         profile = processes.setdefault(owner[0], ProcessProfile(_short(owner[1])))
         profile.samples += int(count)
-        profile.by_function[_LINE.sub(")", code[-1])] += int(count)
+        importing = any(_IMPORT_FRAME in frame for frame in code)
+        profile.by_function[IMPORTING if importing else _LINE.sub(")", code[-1])] += int(count)
     return processes
 
 

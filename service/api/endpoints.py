@@ -1,6 +1,7 @@
 """Moonshot's connector-endpoint API, async and workspace-scoped; tokens stored encrypted."""
 
 import time
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from slugify import slugify
 
 from models import Endpoint, EndpointParams, Session
 from models.endpoints import endpoint_key
+from service.api.coalescing import Coalescer
 from service.api.context import require_database
 from service.api.errors import Conflict, InvalidInput, NotFound, Stale, UnknownName
 from service.api.paging import check_page
@@ -310,8 +312,16 @@ async def require_endpoints(endpoints: list[str], *, workspace: str = DEFAULT_WO
 async def load_target(
     endpoint_id: str, cipher: TokenCipher, *, workspace: str = DEFAULT_WORKSPACE
 ) -> tuple[Endpoint, Target]:
-    """The endpoint and what its connector needs, token decrypted; for running prompts only."""
-    document = Endpoint.model_validate(await _stored(endpoint_id, workspace))
+    """The endpoint and what its connector needs, token decrypted; for running prompts only.
+
+    The tasks of a fan-out start together: those of this process reading endpoints while
+    another read is on its way read theirs together, in one query by `_id`.
+    """
+    require_database()
+    stored = await _TARGET_READS.call(None, endpoint_key(workspace, endpoint_id))
+    if stored is None:
+        raise endpoint_not_found(endpoint_id)
+    document = Endpoint.model_validate(stored)
     params = EndpointParams.model_validate(document.params)
     target = Target(
         endpoint_id=document.endpoint_id,
@@ -327,3 +337,14 @@ async def load_target(
         ),
     )
     return document, target
+
+
+async def _read_together(_: Hashable, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+    found = {
+        document["_id"]: document
+        async for document in Endpoint.get_pymongo_collection().find({"_id": {"$in": list(keys)}})
+    }
+    return [found.get(key) for key in keys]
+
+
+_TARGET_READS: Coalescer[str, dict[str, Any] | None] = Coalescer(_read_together)

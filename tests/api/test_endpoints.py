@@ -1,5 +1,6 @@
 """The endpoint registry (Moonshot's connector endpoints), on both database tiers."""
 
+import asyncio
 import os
 import stat
 
@@ -135,6 +136,27 @@ class TestApiUpdateEndpoint:
         await api_update_endpoint("my-gpt", token="sk-new", cipher=TEST_CIPHER)
         _, target = await load_target("my-gpt", TEST_CIPHER)
         assert target.token == "sk-new"
+
+    async def test_targets_read_together_each_get_their_own_endpoint(self, db):
+        await create_openai()
+        await create_openai("Other GPT", token="sk-other")
+        await create_openai(workspace="team-b", token="sk-team-b")
+        loaded = await asyncio.gather(
+            load_target("my-gpt", TEST_CIPHER),
+            load_target("other-gpt", TEST_CIPHER),
+            load_target("my-gpt", TEST_CIPHER, workspace="team-b"),
+            load_target("nope", TEST_CIPHER),
+            load_target("other-gpt", TEST_CIPHER, workspace="team-b"),
+            return_exceptions=True,
+        )
+        mine, other, team_b, missing, not_in_team_b = loaded
+        assert not isinstance(mine, BaseException) and mine[1].token == SECRET
+        assert not isinstance(other, BaseException) and other[0].endpoint_id == "other-gpt"
+        assert other[1].token == "sk-other"
+        # Read in the same query, each workspace still gets only its own endpoint.
+        assert not isinstance(team_b, BaseException) and team_b[1].token == "sk-team-b"
+        assert isinstance(missing, NotFound) and "nope" in str(missing)
+        assert isinstance(not_in_team_b, NotFound)
 
     async def test_bad_changes_are_refused_and_nothing_changes(self, db):
         await create_openai()

@@ -1,7 +1,7 @@
 """`--profile`: py-spy's samples summed by process and by the function each stack ends in."""
 
 from bench import profiles
-from bench.profiles import RATE, parse_raw
+from bench.profiles import IMPORTING, RATE, parse_raw
 
 BENCH = 'process 10:"/usr/bin/python3.11 -m bench --profile"'
 SERVER = 'process 11:"/opt/venv/bin/python -m secantusd --port 1"'
@@ -26,6 +26,14 @@ class TestParseRaw:
         assert (server.samples, server.by_function.most_common(1)) == (
             200, [("sort_docs (ordering.py)", 150)]
         )
+
+    def test_whatever_runs_while_importing_a_module_counts_as_importing(self):
+        processes = parse_raw("\n".join([
+            f"{SERVER};<module> (app.py:1);_find_and_load (<frozen importlib._bootstrap>:1);"
+            "<module> (nltk.py:3);compile (re.py:250) 9",
+            f"{SERVER};<module> (app.py:1);serve (server.py:9) 1",
+        ]))
+        assert processes[11].by_function == {IMPORTING: 9, "serve (server.py)": 1}
 
     def test_a_stack_without_code_counts_for_nothing(self):
         assert parse_raw(f"{BENCH} 7") == {}

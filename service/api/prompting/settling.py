@@ -89,13 +89,14 @@ async def finish_alongside(task: PromptTask, batch: PromptBatch) -> bool:
     if task.endpoint not in batch.ended:
         await append_held(task, batch)
     noted = await note_appended(batch.id, task.endpoint)
-    if noted is None or not set(noted.endpoints) <= set(noted.ended):
+    if noted is None or not noted.completes:
         return False
+    complete = noted.batch
     await end_appended([
-        task_key(noted.workspace, noted.batch_id, endpoint) for endpoint in noted.ended
+        task_key(complete.workspace, complete.batch_id, endpoint) for endpoint in complete.ended
     ])
     # Only the task whose note completed it gets here (a redelivered one logs in `_left_queued`).
-    return await settle_batch(noted, relog=False)
+    return await settle_batch(complete, relog=False)
 
 
 async def append_held(task: PromptTask, batch: PromptBatch) -> None:

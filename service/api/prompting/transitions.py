@@ -12,6 +12,7 @@ stay plain filtered updates, here and nowhere else. Reads and inserts go through
 
 import time
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from models import BatchStatus, PromptBatch, PromptTask, TaskStatus
@@ -69,13 +70,44 @@ async def _mark_done_together(_: Hashable, task_ids: Sequence[str]) -> list[None
 _DONE_WRITES: Coalescer[str, None] = Coalescer(_mark_done_together)
 
 
-async def note_appended(batch_id: str, endpoint: str) -> PromptBatch | None:
+@dataclass(frozen=True)
+class Noted:
+    """The batch as it was after a note, and whether this caller is the one to act on it."""
+
+    batch: PromptBatch
+    # Of the tasks noting one batch together, only the first is told to end it if complete.
+    first: bool
+
+    @property
+    def completes(self) -> bool:
+        """Whether this caller is to end the batch: every endpoint is noted ended."""
+        return self.first and set(self.batch.endpoints) <= set(self.batch.ended)
+
+
+async def note_appended(batch_id: str, endpoint: str) -> Noted | None:
     """Add `endpoint` to the batch's `ended` (`batch_id` is its `_id`); the batch as it is now,
-    or None for a batch deleted since."""
+    or None for a batch deleted since.
+
+    Tasks of this process noting one batch while another note of it is on its way (the answers
+    of a fan-out arriving together) are noted together: one update, one read.
+    """
+    return await _BATCH_NOTES.call(batch_id, endpoint)
+
+
+async def _note_together(batch_id: Hashable, endpoints: Sequence[str]) -> list[Noted | None]:
     noted = await update_and_read(
-        PromptBatch.get_pymongo_collection(), {"_id": batch_id}, {"$addToSet": {"ended": endpoint}}
+        PromptBatch.get_pymongo_collection(),
+        {"_id": batch_id},
+        # Each once: the in-memory tier adds a value twice that `$each` names twice.
+        {"$addToSet": {"ended": {"$each": list(dict.fromkeys(endpoints))}}},
     )
-    return None if noted is None else PromptBatch.model_validate(noted)
+    if noted is None:
+        return [None] * len(endpoints)
+    batch = PromptBatch.model_validate(noted)
+    return [Noted(batch, first=index == 0) for index in range(len(endpoints))]
+
+
+_BATCH_NOTES: Coalescer[str, Noted | None] = Coalescer(_note_together)
 
 
 async def end_appended(task_ids: Sequence[str]) -> None:

@@ -159,9 +159,11 @@ class TestNoteAppended:
         key = batch_key("default", batch_id)
         for _ in range(2):
             noted = await note_appended(key, "echo-a")
-            assert noted is not None and noted.ended == ["echo-a"]
+            assert noted is not None and noted.batch.ended == ["echo-a"]
+            assert not noted.completes
         noted = await note_appended(key, "echo-b")
-        assert noted is not None and sorted(noted.ended) == ["echo-a", "echo-b"]
+        assert noted is not None and sorted(noted.batch.ended) == ["echo-a", "echo-b"]
+        assert noted.completes
         assert await note_appended(batch_key("other", batch_id), "echo-a") is None
         await PromptTask.get_pymongo_collection().update_one(
             {"_id": task_a}, {"$set": {"status": TaskStatus.APPENDING.value}}
@@ -170,3 +172,30 @@ class TestNoteAppended:
         await end_appended([task_a, task_b])
         assert await status_of(task_a) is TaskStatus.DONE
         assert await status_of(task_b) is TaskStatus.CANCELLED
+
+    async def test_of_tasks_noting_one_batch_together_one_is_told_it_completes_it(self, db):
+        names = ["Echo A", "Echo B", "Echo C"]
+        for name in names:
+            await create_endpoint(name)
+        runner_id = await create_session(endpoints=["echo-a", "echo-b", "echo-c"])
+        batch_id, _ = await create_batch(runner_id, "Hi")
+        key = batch_key("default", batch_id)
+        noted = await asyncio.gather(*(
+            note_appended(key, endpoint) for endpoint in ["echo-a", "echo-b", "echo-c", "echo-a"]
+        ))
+        assert all(note is not None for note in noted)
+        # Each caller sees its own note, whichever command carried it.
+        for note in noted:
+            assert note is not None and {"echo-a", "echo-b", "echo-c"} <= set(note.batch.ended)
+        assert [note.completes for note in noted if note is not None].count(True) == 1
+        stored = await PromptBatch.get(key)
+        assert stored is not None and sorted(stored.ended) == ["echo-a", "echo-b", "echo-c"]
+
+    async def test_notes_of_a_batch_deleted_meanwhile_are_none_together(self, db):
+        await create_endpoint("Echo A")
+        runner_id = await create_session(endpoints=["echo-a"])
+        batch_id, _ = await create_batch(runner_id, "Hi")
+        missing = batch_key("default", batch_id + "-gone")
+        assert await asyncio.gather(
+            note_appended(missing, "echo-a"), note_appended(missing, "echo-b")
+        ) == [None, None]
