@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models import ApiKey, Membership, Role, User, Workspace
 from models.accounts import membership_key
+from service.api.aggregation import aggregate
 from service.api.audit import record_change
 from service.api.context import require_database
 from service.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -360,21 +361,44 @@ async def authenticate_key(
     if scheme != KEY_SCHEME or not key_id:
         raise Unauthenticated(INVALID_KEY)
     require_database()
-    document = await ApiKey.get(key_id)
+    # The key, its user and the user's memberships in one command: every request pays for it.
+    found = await aggregate(ApiKey.get_pymongo_collection(), [
+        {"$match": {"_id": key_id}},
+        {"$lookup": {"from": User.get_collection_name(), "localField": "user",
+                     "foreignField": "_id", "as": "user_documents"}},
+        _memberships_of("user"),
+    ])
+    if not found:
+        raise Unauthenticated(INVALID_KEY)
+    document = ApiKey.model_validate(found[0])
     if (
-        document is None
-        or not hmac.compare_digest(document.digest, key_digest(key, secret))
+        not hmac.compare_digest(document.digest, key_digest(key, secret))
         or document.revoked
         or (document.expires_at is not None and document.expires_at <= time.time())
     ):
         raise Unauthenticated(INVALID_KEY)
     if workspace is not None and workspace != document.workspace:
         raise Forbidden(ONE_WORKSPACE)
+    user_documents = found[0]["user_documents"]
     try:
-        return await principal_for_user(document.user, workspace=document.workspace, key_id=key_id)
+        return _principal(
+            document.user,
+            User.model_validate(user_documents[0]) if user_documents else None,
+            found[0]["memberships"],
+            workspace=document.workspace,
+            key_id=key_id,
+        )
     except NotFound as error:
         # The user left the workspace (or the user was removed): the key is dead.
         raise Unauthenticated(INVALID_KEY) from error
+
+
+def _memberships_of(user_field: str) -> dict[str, Any]:
+    """The stage joining the memberships of the user `user_field` names (by their index)."""
+    return {"$lookup": {
+        "from": Membership.get_collection_name(), "localField": user_field,
+        "foreignField": "user", "as": "memberships",
+    }}
 
 
 async def principal_for_user(
@@ -386,14 +410,38 @@ async def principal_for_user(
     request cannot learn which workspaces there are.
     """
     require_database()
-    document = await User.get(user)
+    # The user and their memberships in one command.
+    found = await aggregate(User.get_pymongo_collection(), [
+        {"$match": {"_id": user}},
+        _memberships_of("_id"),
+    ])
+    document = User.model_validate(found[0]) if found else None
+    return _principal(
+        user, document, found[0]["memberships"] if found else [],
+        workspace=workspace, key_id=key_id,
+    )
+
+
+def _principal(
+    user: str,
+    document: User | None,
+    memberships: list[dict[str, Any]],
+    *,
+    workspace: str | None,
+    key_id: str | None,
+) -> Principal:
+    """`user` (stored as `document`) acting in `workspace` through one of `memberships`."""
     if workspace is None:
         if document is None:
             raise Unauthenticated(f"User {user} does not exist.")
         if document.default_workspace is None:
             raise Unauthenticated(f"User {user} is not a member of any workspace.")
         workspace = document.default_workspace
-    membership = await Membership.get(membership_key(workspace, user))
+    membership = next(
+        (Membership.model_validate(found) for found in memberships
+         if found["_id"] == membership_key(workspace, user)),
+        None,
+    )
     if membership is None or document is None:
         raise NotFound(f"Workspace {workspace} does not exist.")
     return Principal(

@@ -5,7 +5,6 @@ the same memory at a thousand records as at a million.
 """
 
 import csv
-import inspect
 import io
 import json
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +14,7 @@ from typing import Any
 
 from models import ChatBucket
 from models.chats import MoonshotChatRecord
+from service.api.aggregation import aggregate
 from service.api.chats import iter_chat_records
 from service.api.errors import NotFound
 from service.api.sessions.store import metadata_of, read_session
@@ -124,12 +124,7 @@ async def _count_records(session_id: str, endpoints: list[str], workspace: str) 
                     "endpoint": {"$in": endpoints}}},
         {"$group": {"_id": None, "records": {"$sum": {"$size": "$records"}}}},
     ]
-    cursor: Any = ChatBucket.get_pymongo_collection().aggregate(pipeline)
-    if inspect.isawaitable(cursor):
-        # PyMongo's async client opens the cursor with an await; Motor's API (mongomock's
-        # tier) hands it back at once.
-        cursor = await cursor
-    counted = [row async for row in cursor]
+    counted = await aggregate(ChatBucket.get_pymongo_collection(), pipeline)
     return int(counted[0]["records"]) if counted else 0
 
 

@@ -374,6 +374,27 @@ class TestPrincipals:
             "team", Role.EDITOR, None, False,
         )
 
+    async def test_a_user_of_several_workspaces_gets_the_role_of_the_one_named(self, db):
+        await create_member("alice", Role.VIEWER, workspace="alpha")
+        await create_member("alice", Role.OWNER, workspace="beta")
+        await create_member("bob", Role.EDITOR, workspace="gamma")
+        assert (await principal_for_user("alice", workspace="beta")).role is Role.OWNER
+        assert (await principal_for_user("alice", workspace="alpha")).role is Role.VIEWER
+        # Another member's workspace answers as a missing one.
+        for workspace in ("gamma", "nowhere"):
+            with pytest.raises(NotFound, match=f"Workspace {workspace} does not exist."):
+                await principal_for_user("alice", workspace=workspace)
+        with pytest.raises(NotFound):
+            await principal_for_user("ghost", workspace="alpha")
+
+    async def test_a_key_whose_user_is_gone_is_refused(self, db):
+        await create_member("alice", Role.EDITOR, workspace="team")
+        key = await create_api_key("alice", workspace="team", secret=SECRET, actor="cli")
+        await User.get_pymongo_collection().delete_one({"_id": "alice"})
+        with pytest.raises(Unauthenticated) as raised:
+            await authenticate_key(key.key, secret=SECRET)
+        assert str(raised.value) == INVALID_KEY
+
     async def test_unknown_or_homeless_user_is_unauthenticated(self, db):
         with pytest.raises(Unauthenticated):
             await principal_for_user("ghost")
