@@ -176,9 +176,7 @@ async def _profiled(
     async with profile_case(case, out_dir) as profiled:
         yield
     notes.append(
-        profiled.problem
-        or f"{case}: where each process's CPU went, in {profiled.path and profiled.path.name} "
-        "under profiles/"
+        profiled.problem or f"{case}: where each process's CPU went, in {case}.md under profiles/"
     )
 
 
