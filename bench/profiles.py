@@ -24,6 +24,10 @@ from pathlib import Path
 RATE = 100
 TOP_FUNCTIONS = 15
 STOP_TIMEOUT_S = 30.0
+# Attaching to a process tree takes py-spy a moment; an interrupt before then kills it unsaved.
+START_TIMEOUT_S = 30.0
+HANDLER_POLL_S = 0.001
+_SAMPLING = b"Sampling process"
 MISSING = (
     "py-spy is not installed, so no profiles were taken; `pip install -e '.[bench]'` installs it"
 )
@@ -131,8 +135,18 @@ async def profile_case(case: str, out_dir: Path) -> AsyncIterator[Profiled]:
     process = await asyncio.create_subprocess_exec(
         executable, "record", "--pid", str(os.getpid()), "--subprocesses", "--nonblocking",
         "--rate", str(RATE), "--format", "raw", "--output", str(raw),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+    if not await _sampling(process):
+        if process.returncode is None:
+            process.kill()
+        _, errors = await process.communicate()
+        outcome.problem = (
+            f"py-spy did not start sampling for {case}: "
+            f"{errors.decode(errors='replace')[-300:]}"
+        )
+        yield outcome
+        return
     started = loop.time()
     try:
         yield outcome
@@ -150,3 +164,40 @@ async def profile_case(case: str, out_dir: Path) -> AsyncIterator[Profiled]:
             outcome.problem = (
                 f"py-spy took no profile of {case}: {errors.decode(errors='replace')[-300:]}"
             )
+
+
+async def _sampling(process: asyncio.subprocess.Process) -> bool:
+    """Whether py-spy is sampling and will save on an interrupt, before it exits or time runs out.
+
+    It prints that it is sampling a moment before its Ctrl-C handler is in place; an interrupt
+    in between kills it without a file (one short case in twenty here), so the handler itself,
+    as the kernel reports it, is what is waited for.
+    """
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    async def ready() -> bool:
+        if _SAMPLING not in await stdout.readline():
+            return False
+        while not _catches_interrupt(process.pid):
+            if process.returncode is not None:
+                return False
+            await asyncio.sleep(HANDLER_POLL_S)
+        return True
+
+    try:
+        return await asyncio.wait_for(ready(), START_TIMEOUT_S)
+    except TimeoutError:
+        return False
+
+
+def _catches_interrupt(pid: int) -> bool:
+    """Whether the process has a handler for SIGINT (Linux's /proc; elsewhere, assumed)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return not Path("/proc/self/status").exists()
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return True
