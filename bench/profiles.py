@@ -147,6 +147,9 @@ async def profile_case(case: str, out_dir: Path) -> AsyncIterator[Profiled]:
         )
         yield outcome
         return
+    assert process.stdout is not None and process.stderr is not None
+    # Read while it samples: a long case's warnings would otherwise fill a pipe and stall it.
+    output = asyncio.gather(tail_of(process.stdout), tail_of(process.stderr))
     started = loop.time()
     try:
         yield outcome
@@ -155,14 +158,15 @@ async def profile_case(case: str, out_dir: Path) -> AsyncIterator[Profiled]:
         # py-spy writes what it sampled when interrupted, as after Ctrl-C.
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
-        _, errors = await asyncio.wait_for(process.communicate(), STOP_TIMEOUT_S)
+        _, errors = await asyncio.wait_for(output, STOP_TIMEOUT_S)
+        await process.wait()
         if raw.exists():
             summary = folder / f"{case}.md"
             summary.write_text(markdown(case, parse_raw(raw.read_text()), seconds))
             outcome.path = summary
         else:
             outcome.problem = (
-                f"py-spy took no profile of {case}: {errors.decode(errors='replace')[-300:]}"
+                f"py-spy took no profile of {case}: {errors.decode(errors='replace')}"
             )
 
 
@@ -201,3 +205,11 @@ def _catches_interrupt(pid: int) -> bool:
         if line.startswith("SigCgt:"):
             return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
     return True
+
+
+async def tail_of(stream: asyncio.StreamReader, keep: int = 300) -> bytes:
+    """The last `keep` bytes of what `stream` gives until it ends."""
+    tail = b""
+    while chunk := await stream.read(4096):
+        tail = (tail + chunk)[-keep:]
+    return tail

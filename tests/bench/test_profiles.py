@@ -1,5 +1,7 @@
 """`--profile`: py-spy's samples summed by process and by the function each stack ends in."""
 
+import asyncio
+
 from bench import profiles
 from bench.profiles import IMPORTING, RATE, parse_raw
 
@@ -71,3 +73,12 @@ async def test_a_case_over_before_any_sample_still_gets_its_profile(tmp_path):
         assert profiled.problem is None
         assert profiled.path == tmp_path / "profiles" / f"empty{attempt}.md"
         assert profiled.path.read_text().startswith(f"# Profile of the `empty{attempt}` case")
+
+
+async def test_py_spys_output_is_read_to_its_end_keeping_only_the_tail():
+    # Read as it comes, so a long case's warnings never fill the pipe and stall py-spy.
+    stream = asyncio.StreamReader()
+    stream.feed_data(b"x" * 100_000 + b"the last words")
+    stream.feed_eof()
+    tail = await profiles.tail_of(stream, keep=20)
+    assert tail == b"xxxxxxthe last words"
