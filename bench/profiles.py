@@ -27,6 +27,8 @@ STOP_TIMEOUT_S = 30.0
 # Attaching to a process tree takes py-spy a moment; an interrupt before then kills it unsaved.
 START_TIMEOUT_S = 30.0
 HANDLER_POLL_S = 0.001
+# Bytes of py-spy's output kept to say why it took no profile.
+KEPT_OUTPUT = 300
 _SAMPLING = b"Sampling process"
 MISSING = (
     "py-spy is not installed, so no profiles were taken; `pip install -e '.[bench]'` installs it"
@@ -137,13 +139,17 @@ async def profile_case(case: str, out_dir: Path) -> AsyncIterator[Profiled]:
         "--rate", str(RATE), "--format", "raw", "--output", str(raw),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    if not await _sampling(process):
+    try:
+        sampling = await asyncio.wait_for(_sampling(process), START_TIMEOUT_S)
+    except TimeoutError:
+        sampling = False
+    if not sampling:
         if process.returncode is None:
             process.kill()
         _, errors = await process.communicate()
         outcome.problem = (
             f"py-spy did not start sampling for {case}: "
-            f"{errors.decode(errors='replace')[-300:]}"
+            f"{errors.decode(errors='replace')[-KEPT_OUTPUT:]}"
         )
         yield outcome
         return
@@ -171,28 +177,20 @@ async def profile_case(case: str, out_dir: Path) -> AsyncIterator[Profiled]:
 
 
 async def _sampling(process: asyncio.subprocess.Process) -> bool:
-    """Whether py-spy is sampling and will save on an interrupt, before it exits or time runs out.
+    """Whether py-spy is sampling and will save on an interrupt, or has exited instead.
 
     It prints that it is sampling a moment before its Ctrl-C handler is in place; an interrupt
     in between kills it without a file (one short case in twenty here), so the handler itself,
     as the kernel reports it, is what is waited for.
     """
     assert process.stdout is not None
-    stdout = process.stdout
-
-    async def ready() -> bool:
-        if _SAMPLING not in await stdout.readline():
-            return False
-        while not _catches_interrupt(process.pid):
-            if process.returncode is not None:
-                return False
-            await asyncio.sleep(HANDLER_POLL_S)
-        return True
-
-    try:
-        return await asyncio.wait_for(ready(), START_TIMEOUT_S)
-    except TimeoutError:
+    if _SAMPLING not in await process.stdout.readline():
         return False
+    while not _catches_interrupt(process.pid):
+        if process.returncode is not None:
+            return False
+        await asyncio.sleep(HANDLER_POLL_S)
+    return True
 
 
 def _catches_interrupt(pid: int) -> bool:
@@ -207,7 +205,7 @@ def _catches_interrupt(pid: int) -> bool:
     return True
 
 
-async def tail_of(stream: asyncio.StreamReader, keep: int = 300) -> bytes:
+async def tail_of(stream: asyncio.StreamReader, keep: int = KEPT_OUTPUT) -> bytes:
     """The last `keep` bytes of what `stream` gives until it ends."""
     tail = b""
     while chunk := await stream.read(4096):
