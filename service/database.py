@@ -4,6 +4,7 @@ Beanie binds documents to one database per process, so the connection is process
 nature; it is only ever set by `open_database` (app lifespan, worker start-up, `connect`).
 """
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,12 @@ class Database:
     # 20,000 documents, where an update by `_id` takes 1 ms); `service.api.atomic` then does
     # without it.
     find_and_modify_scans: bool = False
+    # SecantusDB (0.7.0b3) can deadlock when two transactions are open while a plain write
+    # waits on one of them: the write keeps its collection's lock while it retries, the other
+    # transaction's next statement waits for that lock while holding its own, and every
+    # statement and commit first takes each open transaction's lock in turn. So on it this
+    # process runs its transactions one at a time, under this lock; elsewhere None.
+    transaction_turn: asyncio.Lock | None = None
     owns_client: bool = True
     _closed: bool = field(default=False, repr=False)
 
@@ -68,7 +75,7 @@ async def _supports_transactions(client: Any) -> bool:
     return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
 
 
-async def _find_and_modify_scans(client: Any) -> bool:
+async def _is_secantus(client: Any) -> bool:
     try:
         build = await client.admin.command("buildInfo")
     except (AttributeError, NotImplementedError, TypeError):
@@ -88,13 +95,15 @@ async def bind_database(
     global _current
     await init_beanie(database=database, document_models=DOCUMENTS)
     await drop_retired_indexes(database)
+    secantus = await _is_secantus(client)
     _current = Database(
         database=database,
         client=client,
         bucket_size=bucket_size,
         supports_transactions=await _supports_transactions(client),
         embedded=embedded,
-        find_and_modify_scans=await _find_and_modify_scans(client),
+        find_and_modify_scans=secantus,
+        transaction_turn=asyncio.Lock() if secantus else None,
         owns_client=owns_client,
     )
     return _current

@@ -10,6 +10,7 @@ as is (HTTP: 503 with Retry-After) and nothing of the transaction is committed.
 """
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -53,9 +54,12 @@ async def in_transaction(work: Callable[[Any], Awaitable[None]]) -> None:
     if not database.supports_transactions:
         await work(None)
         return
-    deadline = time.monotonic() + database_wait_s(database.client)
-    async with database.client.start_session() as session:
-        await _run_until(session, work, deadline)
+    # One at a time where the server needs it (`Database.transaction_turn`). Each holds its turn
+    # at most its own deadline, which starts with the turn: waiting in line is not a failure.
+    async with database.transaction_turn or contextlib.nullcontext():
+        deadline = time.monotonic() + database_wait_s(database.client)
+        async with database.client.start_session() as session:
+            await _run_until(session, work, deadline)
 
 
 async def _run_until(session: Any, work: Callable[[Any], Awaitable[None]], deadline: float) -> None:

@@ -1,10 +1,13 @@
 """Deleting a session is all-or-nothing where the server has transactions, orphan-free anywhere."""
 
+import asyncio
+
 import pytest
 
 from models import ChatBucket, Session
 from service.api import api_delete_session, append_chat_records, reserve_chat_record_ids
 from service.api.sessions.store import find_session
+from service.api.transactions import in_transaction
 from tests.factories import create_session, make_chat_record
 
 
@@ -40,3 +43,39 @@ async def test_a_failed_delete_leaves_no_orphan_buckets(db, tier, failing_sessio
         # No transactions in memory: chats go first, so what is left is a deletable session.
         assert not db.supports_transactions
         assert buckets == 0
+
+
+async def test_on_the_embedded_server_this_process_runs_one_transaction_at_a_time(db, tier):
+    # SecantusDB can deadlock with two transactions open while a plain write waits on one of
+    # them (`Database.transaction_turn`): the second waits for the first to end.
+    steps: list[str] = []
+    first_inside = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first(session):
+        steps.append("first starts")
+        first_inside.set()
+        await release_first.wait()
+        steps.append("first ends")
+
+    async def second(session):
+        steps.append("second starts")
+
+    first_running = asyncio.create_task(in_transaction(first))
+    await first_inside.wait()
+    second_running = asyncio.create_task(in_transaction(second))
+    # Turns of the loop, not time: each lets the second go as far as it can without a reply.
+    for _ in range(50):
+        await asyncio.sleep(0)
+    if tier == "server":
+        assert db.transaction_turn is not None
+        assert steps == ["first starts"]
+    else:
+        # No transactions in memory, nothing to take turns over.
+        assert db.transaction_turn is None
+        assert steps == ["first starts", "second starts"]
+    release_first.set()
+    await asyncio.gather(first_running, second_running)
+    assert sorted(steps) == ["first ends", "first starts", "second starts"]
+    if tier == "server":
+        assert steps == ["first starts", "first ends", "second starts"]
